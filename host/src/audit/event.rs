@@ -1,0 +1,107 @@
+//! What one audit record says: who did what to which target, and how it ended.
+
+use crate::error::ErrorCode;
+use serde::{Deserialize, Serialize};
+
+/// Which layer produced a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKind {
+    /// One request to the REST or MCP API (a tool call, a listing, ...).
+    Api,
+    /// One capability call a pack made through the host (`http.fetch`, ...).
+    Capability,
+    /// An administrative change: pack install or removal, grants, tokens.
+    Admin,
+}
+
+/// Whether the host let the action happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// The action was permitted (it may still have failed).
+    Allow,
+    /// A policy refused it (egress guard, grant, scope, ACL).
+    Deny,
+}
+
+/// How an action ended: `ok` or one error code of the closed set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// It succeeded.
+    Ok,
+    /// It failed with this code.
+    #[serde(untagged)]
+    Error(ErrorCode),
+}
+
+impl Outcome {
+    /// The wire name: `ok` or the error code's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error(code) => code.as_str(),
+        }
+    }
+
+    /// Parse a wire name written by [`Outcome::as_str`].
+    pub fn parse(name: &str) -> Option<Outcome> {
+        if name == "ok" { Some(Outcome::Ok) } else { ErrorCode::parse(name).map(Outcome::Error) }
+    }
+}
+
+/// One event to append to the audit log. The log adds the id, the time and
+/// the hash chain. Callers must not put secrets here; the log redacts known
+/// secret shapes again anyway (see [`crate::audit::redact`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub kind: AuditKind,
+    /// The token subject (or `cli` / `system`) on whose behalf this ran.
+    pub actor: String,
+    /// The call this event belongs to; capability events share their API call's id.
+    pub call_id: Option<String>,
+    pub session: Option<String>,
+    pub pack: Option<String>,
+    pub tool: Option<String>,
+    pub version: Option<String>,
+    /// Hex SHA-256 of the pack's component.
+    pub digest: Option<String>,
+    /// The capability interface used (`http`, `artifacts`, ...), for `Capability` events;
+    /// the route or admin action (`POST /api/v1/packs/{tool}`, `pack.install`) otherwise.
+    pub capability: Option<String>,
+    /// What was acted on: a URL, a path, an artifact id.
+    pub target: Option<String>,
+    pub decision: Decision,
+    pub outcome: Outcome,
+    pub duration_us: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Extra JSON: the error message, the guest's captured stdout/stderr, ...
+    pub details: Option<serde_json::Value>,
+}
+
+impl AuditEvent {
+    /// An event of `kind` by `actor`, allowed and successful, with every
+    /// optional field empty; fill in the rest with struct update syntax.
+    pub fn new(kind: AuditKind, actor: impl Into<String>) -> Self {
+        AuditEvent {
+            kind,
+            actor: actor.into(),
+            call_id: None,
+            session: None,
+            pack: None,
+            tool: None,
+            version: None,
+            digest: None,
+            capability: None,
+            target: None,
+            decision: Decision::Allow,
+            outcome: Outcome::Ok,
+            duration_us: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            details: None,
+        }
+    }
+}
