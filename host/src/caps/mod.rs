@@ -1,0 +1,138 @@
+//! Capabilities: the host side of each `helmdeck:host` interface, and the
+//! only place side effects happen. One module per interface; adding a
+//! capability means one module and one line in [`add_to_linker`].
+//!
+//! Every capability call is audited with the call's actor, pack and target,
+//! and network capabilities go through the egress guard.
+
+pub mod artifacts;
+pub mod http;
+
+use crate::artifacts::ArtifactStore;
+use crate::audit::{AuditEvent, AuditKind, AuditLog, Decision, Outcome};
+use crate::engine::{CallState, LinkError, wit};
+use crate::Error;
+use helmdeck_marketplace::{Capability, CapabilityScope};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+use wasmtime::component::{HasSelf, Linker};
+
+/// Who is calling which pack, carried into every capability call.
+#[derive(Debug, Clone)]
+pub struct CallInfo {
+    /// Identifier shared by the API record and every capability record of this call.
+    pub call_id: String,
+    /// The token subject on whose behalf the pack runs.
+    pub actor: String,
+    /// The session the call runs in, if any.
+    pub session: Option<String>,
+    pub pack: String,
+    pub version: String,
+    /// Hex SHA-256 of the pack's component.
+    pub digest: String,
+    /// The tool being called (`None` while describing at load).
+    pub tool: Option<String>,
+    /// The granted capabilities with the scopes the manifest asked for.
+    pub grants: BTreeMap<Capability, CapabilityScope>,
+}
+
+/// Host services every capability implementation may use; one per process.
+pub struct HostServices {
+    pub audit: AuditLog,
+    pub http: http::client::GuardedHttpClient,
+    pub artifacts: ArtifactStore,
+}
+
+/// What a capability implementation sees during one call.
+pub struct CapsContext {
+    pub call: Arc<CallInfo>,
+    pub services: Arc<HostServices>,
+}
+
+impl CapsContext {
+    /// The scope granted for `cap`. Only called from a linked capability, so
+    /// the grant exists; an empty scope is the safe answer otherwise.
+    pub fn scope(&self, cap: Capability) -> CapabilityScope {
+        self.call.grants.get(&cap).cloned().unwrap_or_default()
+    }
+
+    /// Append one capability record for this call. An audit failure fails the
+    /// capability call: an action that cannot be recorded does not happen
+    /// unrecorded.
+    pub async fn audit(&self, entry: CapabilityAudit) -> Result<(), Error> {
+        let call = &self.call;
+        let mut event = AuditEvent::new(AuditKind::Capability, call.actor.clone());
+        event.call_id = Some(call.call_id.clone());
+        event.session = call.session.clone();
+        event.pack = Some(call.pack.clone());
+        event.tool = call.tool.clone();
+        event.version = Some(call.version.clone());
+        event.digest = Some(call.digest.clone());
+        event.capability = Some(entry.capability);
+        event.target = entry.target;
+        event.decision = entry.decision;
+        event.outcome = entry.outcome;
+        event.duration_us = entry.started.elapsed().as_micros() as u64;
+        event.bytes_in = entry.bytes_in;
+        event.bytes_out = entry.bytes_out;
+        event.details = entry.details;
+        self.services.audit.record(event).await.map(|_| ())
+    }
+}
+
+/// One capability call, as the audit log should see it.
+#[derive(Debug)]
+pub struct CapabilityAudit {
+    /// `http.fetch`, `artifacts.put`, ...
+    pub capability: String,
+    pub target: Option<String>,
+    pub decision: Decision,
+    pub outcome: Outcome,
+    pub started: Instant,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub details: Option<serde_json::Value>,
+}
+
+impl CapabilityAudit {
+    /// A record for `capability` on `target` that started at `started`;
+    /// outcome and sizes are filled in as the call ends.
+    pub fn start(capability: &str, target: Option<String>, started: Instant) -> Self {
+        CapabilityAudit {
+            capability: capability.to_owned(),
+            target,
+            decision: Decision::Allow,
+            outcome: Outcome::Ok,
+            started,
+            bytes_in: 0,
+            bytes_out: 0,
+            details: None,
+        }
+    }
+
+    /// Mark the record with the error's code (and `deny` for policy refusals).
+    pub fn failed(mut self, error: &Error) -> Self {
+        use crate::ErrorCode::{EgressDenied, Unauthorized};
+        self.outcome = Outcome::Error(error.code);
+        if matches!(error.code, EgressDenied | Unauthorized) {
+            self.decision = Decision::Deny;
+        }
+        self.details = Some(serde_json::json!({ "message": error.message }));
+        self
+    }
+}
+
+impl wit::host::types::Host for CapsContext {}
+
+/// Link the implementation of `cap` into `linker`.
+pub(crate) fn add_to_linker(cap: Capability, linker: &mut Linker<CallState>) -> Result<(), LinkError> {
+    let linked = match cap {
+        Capability::Http => wit::host::http::add_to_linker::<CallState, HasSelf<CapsContext>>(linker, |s| &mut s.caps),
+        Capability::Artifacts => {
+            wit::host::artifacts::add_to_linker::<CallState, HasSelf<CapsContext>>(linker, |s| &mut s.caps)
+        }
+        other => return Err(LinkError::Unavailable(other)),
+    };
+    linked.map_err(|e| LinkError::Wasmtime(e.to_string()))
+}

@@ -1,0 +1,345 @@
+//! The pack registry: which packs are installed, loaded and callable.
+//!
+//! Packs installed under the data directory load at start. Install and
+//! removal at runtime swap an immutable [`Snapshot`] atomically (no restart;
+//! calls in flight finish on the version they started with). Every install,
+//! whatever its source (a local directory now, a signed catalog later),
+//! goes through [`PackRegistry::install`].
+
+mod files;
+mod snapshot;
+mod tool_ref;
+mod tools;
+
+pub use files::PackFiles;
+pub use snapshot::{LoadFailure, Snapshot};
+pub use tool_ref::{ToolRef, VersionSelector, is_tool_name, mcp_name};
+pub use tools::{Tool, Violation};
+
+use crate::audit::{AuditEvent, AuditKind, Outcome};
+use crate::caps::{CallInfo, CapsContext, HostServices};
+use crate::engine::{CacheOutcome, CallLimits, LinkedPack, Operation, PackEngine};
+use crate::store::{InstalledPack, Store, Timestamp, run_blocking};
+use crate::{Error, ErrorCode, Result};
+use arc_swap::ArcSwap;
+use helmdeck_marketplace::{Capability, CapabilityScope, Digest, Manifest};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One loaded pack version.
+pub struct LoadedPack {
+    pub manifest: Manifest,
+    /// The install record (source, signer, grants, time).
+    pub record: InstalledPack,
+    pub digest: Digest,
+    /// Granted capabilities with the scopes the manifest requested.
+    pub grants: BTreeMap<Capability, CapabilityScope>,
+    pub limits: CallLimits,
+    pub tools: Vec<Tool>,
+    pub(crate) linked: LinkedPack,
+}
+
+impl LoadedPack {
+    /// The tool at `index` (from [`Snapshot::resolve`]).
+    pub fn tool(&self, index: usize) -> &Tool {
+        &self.tools[index]
+    }
+}
+
+/// What to install.
+pub struct InstallRequest {
+    pub manifest: Manifest,
+    pub component: Vec<u8>,
+    /// Capabilities an operator granted; must be a subset of the manifest's requests.
+    pub grants: BTreeSet<Capability>,
+    /// Where the pack came from (a path, a catalog URL), for the record.
+    pub source: String,
+    /// Who signed it, when it was verified.
+    pub signer: Option<String>,
+    /// Who asked for the install (audited).
+    pub actor: String,
+}
+
+/// What an install did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InstallReport {
+    pub name: String,
+    pub version: String,
+    pub digest: String,
+    pub grants: Vec<Capability>,
+    pub tools: Vec<String>,
+    /// Whether the precompiled cache already held the component.
+    pub cached: bool,
+    /// The version this install replaced as the newest, if any.
+    pub replaced: Option<String>,
+    pub duration_ms: f64,
+}
+
+/// Installed packs and the current snapshot.
+pub struct PackRegistry {
+    current: ArcSwap<Snapshot>,
+    /// Serializes installs and removals; readers never take it.
+    writer: tokio::sync::Mutex<()>,
+    engine: Arc<PackEngine>,
+    services: Arc<HostServices>,
+    store: Arc<dyn Store>,
+    files: PackFiles,
+}
+
+/// A `describe` call must be quick; it runs at every load.
+const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl PackRegistry {
+    /// An empty registry; call [`PackRegistry::load_installed`] to load what
+    /// the store records.
+    pub fn new(engine: Arc<PackEngine>, services: Arc<HostServices>, store: Arc<dyn Store>, files: PackFiles) -> Self {
+        PackRegistry {
+            current: ArcSwap::from_pointee(Snapshot::default()),
+            writer: tokio::sync::Mutex::new(()),
+            engine,
+            services,
+            store,
+            files,
+        }
+    }
+
+    /// The current snapshot (lock-free).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Load every pack the store records as installed. A pack that fails
+    /// (tampered component, incompatible contract) is reported in
+    /// [`Snapshot::failures`] and logged; the others still load.
+    pub async fn load_installed(&self) -> Result<()> {
+        let _guard = self.writer.lock().await;
+        let records = run_blocking(&self.store, |s| s.list_packs()).await?;
+        let mut next = Snapshot::default();
+        for record in records {
+            match self.load_record(&record).await {
+                Ok(pack) => {
+                    next.packs.entry(pack.manifest.name.clone()).or_default().insert(pack.manifest.version.clone(), Arc::new(pack));
+                }
+                Err(error) => {
+                    tracing::error!(pack = %record.name, version = %record.version, %error, "installed pack failed to load");
+                    next.failures.push(LoadFailure { name: record.name, version: record.version, error });
+                }
+            }
+        }
+        self.current.store(Arc::new(next));
+        Ok(())
+    }
+
+    async fn load_record(&self, record: &InstalledPack) -> Result<LoadedPack> {
+        let version = semver::Version::parse(&record.version)
+            .map_err(|e| Error::internal(format!("recorded version `{}` is not semver: {e}", record.version)))?;
+        let digest: Digest = record.digest.parse().map_err(Error::internal)?;
+        let files = self.files.clone();
+        let name = record.name.clone();
+        let (manifest, component) = tokio::task::spawn_blocking(move || files.read(&name, &version, &digest))
+            .await
+            .map_err(|e| Error::internal(format!("pack read task failed: {e}")))??;
+        let grants = record
+            .grants
+            .iter()
+            .map(|g| g.parse::<Capability>().map_err(Error::internal))
+            .collect::<Result<BTreeSet<_>>>()?;
+        let (pack, _) = self.prepare(manifest, component, digest, &grants, record.clone()).await?;
+        Ok(pack)
+    }
+
+    /// Compile, link with `grants`, describe and check a pack.
+    async fn prepare(
+        &self,
+        manifest: Manifest,
+        component: Vec<u8>,
+        digest: Digest,
+        grants: &BTreeSet<Capability>,
+        record: InstalledPack,
+    ) -> Result<(LoadedPack, CacheOutcome)> {
+        let (compiled, cache) = self.engine.compile(digest, component).await?;
+        let linked = self.engine.link(&compiled, grants)?;
+        let scoped: BTreeMap<Capability, CapabilityScope> =
+            grants.iter().map(|c| (*c, manifest.capabilities.get(c).cloned().unwrap_or_default())).collect();
+        let limits = self.engine.limits(&manifest.limits);
+        let caps = CapsContext {
+            call: Arc::new(CallInfo {
+                call_id: uuid::Uuid::now_v7().to_string(),
+                actor: "system".into(),
+                session: None,
+                pack: manifest.name.clone(),
+                version: manifest.version.to_string(),
+                digest: digest.to_hex(),
+                tool: None,
+                grants: scoped.clone(),
+            }),
+            services: self.services.clone(),
+        };
+        let describe_limits = CallLimits { timeout: limits.timeout.min(DESCRIBE_TIMEOUT), ..limits };
+        let described = self.engine.invoke(&linked, describe_limits, caps, Operation::Describe).await;
+        let json = described.result.map_err(|e| Error::new(e.code, format!("describe() of pack `{}` failed: {}", manifest.name, e.message)))?;
+        let tools = tools::parse_description(&json, &manifest.name, &manifest.version)?;
+        Ok((LoadedPack { manifest, record, digest, grants: scoped, limits, tools, linked }, cache))
+    }
+
+    /// Install (or reinstall) a pack version and make it callable at once.
+    /// Nothing is written unless every check passes: digest, grants,
+    /// imports, describe, tool names, collisions.
+    pub async fn install(&self, req: InstallRequest) -> Result<InstallReport> {
+        let started = Instant::now();
+        let actor = req.actor.clone();
+        let target = format!("{}@{}", req.manifest.name, req.manifest.version);
+        let result = self.install_inner(req, started).await;
+        let mut event = AuditEvent::new(AuditKind::Admin, actor);
+        event.capability = Some("pack.install".into());
+        event.pack = Some(target.split('@').next().unwrap_or_default().to_owned());
+        event.target = Some(target);
+        event.duration_us = started.elapsed().as_micros() as u64;
+        match &result {
+            Ok(report) => {
+                event.version = Some(report.version.clone());
+                event.digest = Some(report.digest.clone());
+                event.details = serde_json::to_value(report).ok();
+            }
+            Err(e) => {
+                event.outcome = Outcome::Error(e.code);
+                event.details = Some(serde_json::json!({ "message": e.message }));
+            }
+        }
+        self.services.audit.record(event).await?;
+        result
+    }
+
+    async fn install_inner(&self, req: InstallRequest, started: Instant) -> Result<InstallReport> {
+        let InstallRequest { manifest, component, grants, source, signer, .. } = req;
+        manifest.validate().map_err(|e| Error::invalid_input(e.to_string()))?;
+        let digest = Digest::of(&component);
+        if let Some(pinned) = manifest.component.sha256 {
+            if pinned != digest {
+                return Err(Error::invalid_input(format!(
+                    "digest check failed: the component's SHA-256 is {digest}, but helmdeck-pack.yaml pins {pinned}"
+                )));
+            }
+        }
+        if let Some(extra) = grants.iter().find(|g| !manifest.capabilities.contains_key(g)) {
+            return Err(Error::invalid_input(format!(
+                "cannot grant `{extra}`: pack `{}` does not request it in helmdeck-pack.yaml",
+                manifest.name
+            )));
+        }
+        let mut manifest = manifest;
+        manifest.component.sha256 = Some(digest);
+        let record = InstalledPack {
+            name: manifest.name.clone(),
+            version: manifest.version.to_string(),
+            digest: digest.to_hex(),
+            grants: grants.iter().map(|g| g.as_str().to_owned()).collect(),
+            source,
+            signer,
+            installed_at: Timestamp::now(),
+        };
+
+        let _guard = self.writer.lock().await;
+        let (pack, cache) = self.prepare(manifest.clone(), component.clone(), digest, &grants, record.clone()).await?;
+        let current = self.current.load_full();
+        if let Some((mcp, pair)) = current.collision(&pack) {
+            return Err(Error::invalid_input(format!(
+                "tool name collision: {pair} are both `{mcp}` over MCP; rename one of the tools or packs"
+            )));
+        }
+        let files = self.files.clone();
+        let to_write = manifest.clone();
+        tokio::task::spawn_blocking(move || files.write(&to_write, &component))
+            .await
+            .map_err(|e| Error::internal(format!("pack write task failed: {e}")))??;
+        let stored = record.clone();
+        run_blocking(&self.store, move |s| s.upsert_pack(&stored)).await?;
+
+        let replaced = current.versions(&manifest.name).and_then(|v| v.keys().next_back()).map(ToString::to_string);
+        let report = InstallReport {
+            name: manifest.name.clone(),
+            version: manifest.version.to_string(),
+            digest: digest.to_hex(),
+            grants: grants.iter().copied().collect(),
+            tools: pack.tools.iter().map(|t| t.name.clone()).collect(),
+            cached: cache == CacheOutcome::Hit,
+            replaced,
+            duration_ms: started.elapsed().as_secs_f64() * 1e3,
+        };
+        let mut next = clone_snapshot(&current);
+        next.failures.retain(|f| !(f.name == manifest.name && f.version == manifest.version.to_string()));
+        next.packs.entry(manifest.name.clone()).or_default().insert(manifest.version.clone(), Arc::new(pack));
+        self.current.store(Arc::new(next));
+        Ok(report)
+    }
+
+    /// Remove pack `name` (one `version`, or every version). Calls in flight
+    /// finish; new calls get `not_found`. Returns the removed versions.
+    pub async fn remove(&self, name: &str, version: Option<&semver::Version>, actor: &str) -> Result<Vec<String>> {
+        let started = Instant::now();
+        let result = self.remove_inner(name, version).await;
+        let mut event = AuditEvent::new(AuditKind::Admin, actor);
+        event.capability = Some("pack.remove".into());
+        event.pack = Some(name.to_owned());
+        event.target = Some(match version {
+            Some(v) => format!("{name}@{v}"),
+            None => name.to_owned(),
+        });
+        event.duration_us = started.elapsed().as_micros() as u64;
+        match &result {
+            Ok(removed) => event.details = Some(serde_json::json!({ "removed": removed })),
+            Err(e) => event.outcome = Outcome::Error(e.code),
+        }
+        self.services.audit.record(event).await?;
+        result
+    }
+
+    async fn remove_inner(&self, name: &str, version: Option<&semver::Version>) -> Result<Vec<String>> {
+        let _guard = self.writer.lock().await;
+        let current = self.current.load_full();
+        let installed: Vec<semver::Version> = current
+            .versions(name)
+            .map(|v| v.keys().cloned().collect())
+            .unwrap_or_default()
+            .into_iter()
+            .chain(current.failures.iter().filter(|f| f.name == name).filter_map(|f| f.version.parse().ok()))
+            .filter(|v| version.is_none_or(|wanted| wanted == v))
+            .collect();
+        if installed.is_empty() {
+            let what = version.map_or_else(|| format!("pack `{name}`"), |v| format!("pack `{name}` {v}"));
+            return Err(Error::not_found(format!("{what} is not installed")));
+        }
+        let key = name.to_owned();
+        let only = version.map(ToString::to_string);
+        run_blocking(&self.store, move |s| s.remove_pack(&key, only.as_deref())).await?;
+        for v in &installed {
+            let files = self.files.clone();
+            let (n, v) = (name.to_owned(), v.clone());
+            tokio::task::spawn_blocking(move || files.remove(&n, &v))
+                .await
+                .map_err(|e| Error::internal(format!("pack removal task failed: {e}")))??;
+        }
+        let mut next = clone_snapshot(&current);
+        if let Some(versions) = next.packs.get_mut(name) {
+            versions.retain(|v, _| !installed.contains(v));
+            if versions.is_empty() {
+                next.packs.remove(name);
+            }
+        }
+        next.failures.retain(|f| !(f.name == name && f.version.parse().is_ok_and(|v| installed.contains(&v))));
+        self.current.store(Arc::new(next));
+        Ok(installed.iter().map(ToString::to_string).collect())
+    }
+}
+
+/// A new snapshot sharing every loaded pack with `current`.
+fn clone_snapshot(current: &Snapshot) -> Snapshot {
+    Snapshot { packs: current.packs.clone(), failures: current.failures.clone() }
+}
+
+impl From<tokio::task::JoinError> for Error {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Error::new(ErrorCode::InternalError, format!("a background task failed: {e}"))
+    }
+}
