@@ -7,6 +7,8 @@
 //! (installed packs), `api` (axum routers), `cli`.
 
 pub mod audit;
+pub mod caps;
 pub mod error;
+pub mod guard;
 
 pub use error::{Error, ErrorCode, Result};
