@@ -103,6 +103,11 @@ pub struct OutboundResponse {
     pub redirects: u32,
 }
 
+/// Called once per hop with the guard's verdict, before any connection; the
+/// caller records the hop and may refuse it (a pack's manifest scope) by
+/// returning an error, which ends the request with that error.
+pub type HopHook<'a> = dyn FnMut(&HopRecord) -> Result<(), Error> + Send + 'a;
+
 /// The guard's decision for one hop, handed to the caller's `on_hop` so it
 /// can audit each hop of a redirect chain separately.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,7 +176,7 @@ impl GuardedHttpClient {
     pub async fn fetch(
         &self,
         req: OutboundRequest,
-        on_hop: &mut (dyn FnMut(HopRecord) + Send),
+        on_hop: &mut HopHook<'_>,
     ) -> Result<OutboundResponse, Error> {
         let prepared = prepare(req, &self.limits)?;
         let budget = prepared.timeout;
@@ -191,7 +196,7 @@ impl GuardedHttpClient {
     async fn follow(
         &self,
         prepared: Prepared,
-        on_hop: &mut (dyn FnMut(HopRecord) + Send),
+        on_hop: &mut HopHook<'_>,
     ) -> Result<OutboundResponse, Error> {
         let Prepared {
             mut hop,
@@ -234,7 +239,7 @@ impl GuardedHttpClient {
     async fn vet(
         &self,
         url: &Url,
-        on_hop: &mut (dyn FnMut(HopRecord) + Send),
+        on_hop: &mut HopHook<'_>,
     ) -> Result<VettedTarget, Error> {
         let verdict = self.guard.vet(url).await;
         let (decision, reason) = match &verdict {
@@ -242,11 +247,11 @@ impl GuardedHttpClient {
             Err(err) if err.is_denial() => (Decision::Deny, err.to_string()),
             Err(err) => (Decision::Allow, err.to_string()),
         };
-        on_hop(HopRecord {
+        on_hop(&HopRecord {
             url: url.clone(),
             decision,
             reason,
-        });
+        })?;
         verdict.map_err(Error::from)
     }
 

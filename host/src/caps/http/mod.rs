@@ -34,8 +34,14 @@ impl Host for CapsContext {
         };
         let mut hops: Vec<HopRecord> = Vec::new();
         let mut on_hop = |hop: &HopRecord| -> Result<(), Error> {
-            hops.push(hop.clone());
-            check_scope(&scope, hop)
+            let verdict = check_scope(&scope, hop);
+            let mut record = hop.clone();
+            if let Err(e) = &verdict {
+                record.decision = Decision::Deny;
+                record.reason = e.message.clone();
+            }
+            hops.push(record);
+            verdict
         };
         let result = self.services.http.fetch(outbound, &mut on_hop).await;
         self.audit_hops(&req.url, hops, &result, started, bytes_out).await?;

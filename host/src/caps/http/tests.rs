@@ -117,7 +117,12 @@ async fn fetch(
     req: OutboundRequest,
 ) -> (Result<OutboundResponse, Error>, Vec<HopRecord>) {
     let mut hops = Vec::new();
-    let result = client.fetch(req, &mut |hop| hops.push(hop)).await;
+    let result = client
+        .fetch(req, &mut |hop: &HopRecord| {
+            hops.push(hop.clone());
+            Ok(())
+        })
+        .await;
     (result, hops)
 }
 
@@ -502,7 +507,7 @@ async fn a_fetch_can_move_between_threads() {
     // The engine runs host calls on a multi-threaded runtime.
     fn assert_send<T: Send>(_: &T) {}
     let client = client("", &[]);
-    let mut on_hop = |_: HopRecord| {};
+    let mut on_hop = |_: &HopRecord| Ok(());
     assert_send(&client.fetch(get("http://fixture.test/".into()), &mut on_hop));
 }
 

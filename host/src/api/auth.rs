@@ -1,0 +1,79 @@
+//! Authentication and the per-request audit record for `/api/v1`.
+//!
+//! Every request under `/api/v1` needs a valid bearer token (401 in the
+//! error shape otherwise) and leaves one audit record. Tool calls are
+//! recorded by the dispatcher with their pack details; their handlers mark
+//! the response so this layer does not record them twice.
+
+use super::error::ApiError;
+use crate::app::Helmdeck;
+use crate::audit::{AuditEvent, AuditKind, Decision, Outcome};
+use crate::auth::Principal;
+use crate::{Error, ErrorCode};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Set on a response whose request the dispatcher already audited.
+#[derive(Debug, Clone, Copy)]
+pub struct AlreadyAudited;
+
+/// Middleware: verify the bearer token, run the handler, audit the request.
+pub async fn authenticate(State(app): State<Arc<Helmdeck>>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = format!(
+        "{} {}",
+        request.method(),
+        request.extensions().get::<MatchedPath>().map_or(request.uri().path(), |p| p.as_str())
+    );
+    let target = request.uri().path().to_owned();
+    let principal = bearer(&request).and_then(|token| app.tokens.verify(token));
+    let (actor, response) = match principal {
+        Ok(principal) => {
+            let actor = principal.subject.clone();
+            request.extensions_mut().insert(principal);
+            (actor, next.run(request).await)
+        }
+        Err(error) => ("anonymous".to_owned(), ApiError::from(error).into_response()),
+    };
+    if response.extensions().get::<AlreadyAudited>().is_some() {
+        return response;
+    }
+    let mut event = AuditEvent::new(AuditKind::Api, actor);
+    event.capability = Some(route);
+    event.target = Some(target);
+    event.duration_us = started.elapsed().as_micros() as u64;
+    if let Some(code) = response.extensions().get::<ErrorCode>() {
+        event.outcome = Outcome::Error(*code);
+        if matches!(code, ErrorCode::AuthFailed | ErrorCode::Unauthorized) {
+            event.decision = Decision::Deny;
+        }
+    }
+    if let Err(e) = app.audit.record(event).await {
+        // The action already happened; refuse to report success for it unrecorded.
+        tracing::error!(error = %e, "audit record failed");
+        return ApiError::from(e).into_response();
+    }
+    response
+}
+
+fn bearer(request: &Request) -> Result<&str, Error> {
+    let missing = || {
+        Error::new(
+            ErrorCode::AuthFailed,
+            "missing bearer token: send `Authorization: Bearer <token>` (create one with `helmdeck token issue`)",
+        )
+    };
+    let value = request.headers().get(header::AUTHORIZATION).ok_or_else(missing)?;
+    let value = value.to_str().map_err(|_| missing())?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim()),
+        _ => Err(missing()),
+    }
+}
+
+/// The authenticated caller, put in the request by [`authenticate`].
+pub type Caller = axum::Extension<Principal>;

@@ -1,0 +1,36 @@
+//! The HTTP surface: health probes, and the authenticated, audited
+//! `/api/v1` REST API. Routes are declared once in [`routes`]; the router and
+//! the OpenAPI document are built from that table.
+
+mod artifacts;
+mod audit;
+pub mod auth;
+pub mod error;
+mod health;
+pub mod openapi;
+mod packs;
+pub mod routes;
+pub mod views;
+
+use crate::app::Helmdeck;
+use axum::Router;
+use axum::routing::get;
+use std::sync::Arc;
+
+/// The whole HTTP application.
+pub fn router(app: Arc<Helmdeck>) -> Router {
+    let mut api = Router::new();
+    for route in routes::api_routes() {
+        api = api.route(route.path, route.handler);
+    }
+    let api = api
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), auth::authenticate))
+        .method_not_allowed_fallback(error::wrong_method);
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .merge(api)
+        .fallback(error::no_route)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(app)
+}

@@ -1,0 +1,135 @@
+//! The OpenAPI 3.1 document at `/api/v1/openapi.json`, generated from the
+//! route table and the installed packs: every tool also gets a concrete path
+//! with its real input and output schemas.
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::routes::{Route, api_routes, call_response};
+use super::views::ToolView;
+use crate::app::Helmdeck;
+use crate::auth::Scope;
+use crate::ErrorCode;
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+/// `GET /api/v1/openapi.json`.
+pub async fn document(State(app): State<Arc<Helmdeck>>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::PacksRead)?;
+    let snapshot = app.registry.snapshot();
+    let tools: Vec<ToolView> =
+        snapshot.latest().flat_map(|p| p.tools.iter().map(move |t| ToolView::new(p, t))).collect();
+    Ok(Json(build(&api_routes(), &tools)))
+}
+
+/// The document for `routes` plus one path per tool.
+pub fn build(routes: &[Route], tools: &[ToolView]) -> Value {
+    let mut paths = Map::new();
+    paths.insert("/healthz".into(), json!({ "get": open_operation("healthz", "Liveness: the process answers") }));
+    paths.insert("/readyz".into(), json!({ "get": open_operation("readyz", "Readiness: database and packs loaded") }));
+    for route in routes {
+        let entry = paths.entry(route.path).or_insert_with(|| json!({}));
+        entry[route.method.to_ascii_lowercase()] = operation(route);
+    }
+    for tool in tools {
+        let path = format!("/api/v1/packs/{}", tool.qualified);
+        paths.insert(path, json!({ "post": tool_operation(tool) }));
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Helmdeck API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Typed tools (capability packs) for AI agents. Every /api/v1 route needs a bearer token from `helmdeck token issue`."
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" } },
+            "schemas": { "Error": error_schema() }
+        },
+        "security": [{ "bearer": [] }]
+    })
+}
+
+fn operation(route: &Route) -> Value {
+    let doc = &route.doc;
+    let mut op = json!({
+        "operationId": doc.operation_id,
+        "summary": doc.summary,
+        "description": format!("Requires scope `{}`.", doc.scope),
+        "responses": responses(doc.response.clone()),
+    });
+    let mut parameters: Vec<Value> = path_params(route.path)
+        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+        .collect();
+    parameters.extend(doc.query.iter().map(|(name, description)| {
+        json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": "string" } })
+    }));
+    if !parameters.is_empty() {
+        op["parameters"] = Value::Array(parameters);
+    }
+    if let Some(schema) = &doc.request {
+        op["requestBody"] = json!({ "required": false, "content": { "application/json": { "schema": schema } } });
+    }
+    op
+}
+
+fn tool_operation(tool: &ToolView) -> Value {
+    let mut response = call_response();
+    response["properties"]["output"] = tool.output_schema.clone();
+    json!({
+        "operationId": format!("call_{}", tool.mcp_name),
+        "summary": tool.description.lines().next().unwrap_or_default(),
+        "description": format!("{}\n\nPack `{}` {}. Requires scope `packs:call`.", tool.description, tool.pack, tool.version),
+        "tags": [tool.pack],
+        "requestBody": { "required": true, "content": { "application/json": { "schema": tool.input_schema } } },
+        "responses": responses(response),
+    })
+}
+
+fn open_operation(id: &str, summary: &str) -> Value {
+    json!({ "operationId": id, "summary": summary, "security": [], "responses": { "200": { "description": "OK" } } })
+}
+
+fn responses(success: Value) -> Value {
+    let mut out = Map::new();
+    out.insert("200".into(), json!({ "description": "Success", "content": { "application/json": { "schema": success } } }));
+    let mut statuses: Vec<u16> = ErrorCode::ALL.iter().map(|c| c.http_status()).collect();
+    statuses.sort_unstable();
+    statuses.dedup();
+    for status in statuses {
+        let codes: Vec<&str> = ErrorCode::ALL.iter().filter(|c| c.http_status() == status).map(|c| c.as_str()).collect();
+        out.insert(
+            status.to_string(),
+            json!({
+                "description": codes.join(" or "),
+                "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
+            }),
+        );
+    }
+    Value::Object(out)
+}
+
+fn error_schema() -> Value {
+    let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    json!({
+        "type": "object",
+        "required": ["error"],
+        "properties": { "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": { "type": "string", "enum": codes },
+                "message": { "type": "string" },
+                "details": {},
+                "retry_after_ms": { "type": "integer" },
+                "call_id": { "type": "string" }
+            }
+        } }
+    })
+}
+
+fn path_params(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/').filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+}

@@ -1,0 +1,253 @@
+//! Bearer tokens: HS256 JWTs signed with a secret from
+//! `HELMDECK_JWT_SECRET` or generated on first start into the data
+//! directory (mode 0600). The same tokens serve REST and MCP.
+
+use crate::{Error, ErrorCode, Result};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// What a token lets its holder do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Scope {
+    /// List packs and tools, read schemas.
+    #[serde(rename = "packs:read")]
+    PacksRead,
+    /// Call tools.
+    #[serde(rename = "packs:call")]
+    PacksCall,
+    /// Read the audit log.
+    #[serde(rename = "audit:read")]
+    AuditRead,
+    /// Install and remove packs, grant capabilities; implies every other scope.
+    #[serde(rename = "admin")]
+    Admin,
+}
+
+impl Scope {
+    /// Every scope.
+    pub const ALL: [Scope; 4] = [Scope::PacksRead, Scope::PacksCall, Scope::AuditRead, Scope::Admin];
+    /// What `helmdeck token issue` grants when no `--scope` is given: an agent's
+    /// working set, without administration.
+    pub const DEFAULT: [Scope; 3] = [Scope::PacksRead, Scope::PacksCall, Scope::AuditRead];
+
+    /// The wire name (`packs:call`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::PacksRead => "packs:read",
+            Scope::PacksCall => "packs:call",
+            Scope::AuditRead => "audit:read",
+            Scope::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Scope {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Scope, String> {
+        Scope::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| {
+            format!("unknown scope `{s}`; use {}", Scope::ALL.map(|s| s.as_str()).join(", "))
+        })
+    }
+}
+
+/// The claims Helmdeck puts in a token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    /// Space-separated scopes, as OAuth writes them.
+    scope: String,
+    iat: u64,
+    exp: u64,
+    jti: String,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The token's subject: who the audit log says acted.
+    pub subject: String,
+    pub scopes: BTreeSet<Scope>,
+}
+
+impl Principal {
+    /// `unauthorized` unless the caller holds `scope` (or `admin`).
+    pub fn require(&self, scope: Scope) -> Result<()> {
+        if self.scopes.contains(&scope) || self.scopes.contains(&Scope::Admin) {
+            return Ok(());
+        }
+        Err(Error::unauthorized(format!(
+            "the token of `{}` lacks the `{scope}` scope; issue one with `helmdeck token issue --scope {scope}`",
+            self.subject
+        )))
+    }
+}
+
+/// Signs and verifies tokens.
+#[derive(Clone)]
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+/// Shortest secret accepted from `HELMDECK_JWT_SECRET`.
+const MIN_SECRET_BYTES: usize = 32;
+
+impl TokenKeys {
+    /// Keys from `secret` (raw bytes).
+    pub fn from_secret(secret: &[u8]) -> Result<TokenKeys> {
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(Error::invalid_input(format!(
+                "HELMDECK_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes long"
+            )));
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        // One clock signs and checks on a single machine; expiry is exact.
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Ok(TokenKeys {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        })
+    }
+
+    /// Keys from `env_secret` when given, else from the secret file at `path`,
+    /// creating it (32 random bytes, hex, mode 0600) on first use.
+    pub fn load_or_create(env_secret: Option<&str>, path: &Path) -> Result<TokenKeys> {
+        if let Some(secret) = env_secret {
+            return TokenKeys::from_secret(secret.as_bytes());
+        }
+        let io = |e: std::io::Error| Error::internal(format!("JWT secret file `{}`: {e}", path.display()));
+        let secret = match std::fs::read_to_string(path) {
+            Ok(text) => text.trim().to_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let secret = hex::encode(rand::random::<[u8; 32]>());
+                write_private(path, secret.as_bytes()).map_err(io)?;
+                secret
+            }
+            Err(e) => return Err(io(e)),
+        };
+        TokenKeys::from_secret(secret.as_bytes())
+    }
+
+    /// A token for `subject` with `scopes`, valid for `ttl`.
+    pub fn issue(&self, subject: &str, scopes: &BTreeSet<Scope>, ttl: Duration) -> Result<String> {
+        if subject.trim().is_empty() {
+            return Err(Error::invalid_input("`subject` must not be empty"));
+        }
+        let now = unix_now();
+        let claims = Claims {
+            sub: subject.to_owned(),
+            scope: scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "),
+            iat: now,
+            exp: now.saturating_add(ttl.as_secs().max(1)),
+            jti: uuid::Uuid::now_v7().simple().to_string(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| Error::internal(format!("could not sign the token: {e}")))
+    }
+
+    /// The caller a token names; `auth_failed` when it is malformed, signed
+    /// with another key, or expired.
+    pub fn verify(&self, token: &str) -> Result<Principal> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            let why = match e.kind() {
+                ErrorKind::ExpiredSignature => "the token has expired; issue a new one with `helmdeck token issue`",
+                ErrorKind::InvalidSignature => "the token was not signed by this Helmdeck",
+                _ => "the token is not a valid Helmdeck token",
+            };
+            Error::new(ErrorCode::AuthFailed, why)
+        })?;
+        let scopes = data
+            .claims
+            .scope
+            .split_whitespace()
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        Ok(Principal { subject: data.claims.sub, scopes })
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Write a file readable only by its owner (created with mode 0600, never
+/// widened afterwards).
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> TokenKeys {
+        TokenKeys::from_secret(&[7u8; 32]).unwrap()
+    }
+
+    #[test]
+    fn issued_tokens_verify_with_their_subject_and_scopes() {
+        let scopes: BTreeSet<Scope> = [Scope::PacksCall].into();
+        let token = keys().issue("agent-1", &scopes, Duration::from_secs(60)).unwrap();
+        let p = keys().verify(&token).unwrap();
+        assert_eq!(p.subject, "agent-1");
+        assert!(p.require(Scope::PacksCall).is_ok());
+        let denied = p.require(Scope::Admin).unwrap_err();
+        assert_eq!(denied.code, ErrorCode::Unauthorized);
+        assert!(denied.message.contains("--scope admin"), "{}", denied.message);
+    }
+
+    #[test]
+    fn tokens_from_another_key_and_garbage_fail_authentication() {
+        let other = TokenKeys::from_secret(&[8u8; 32]).unwrap();
+        let token = other.issue("x", &Scope::DEFAULT.into(), Duration::from_secs(60)).unwrap();
+        for bad in [token.as_str(), "not-a-jwt", ""] {
+            assert_eq!(keys().verify(bad).unwrap_err().code, ErrorCode::AuthFailed);
+        }
+    }
+
+    #[test]
+    fn expired_tokens_are_refused_with_advice() {
+        let now = unix_now();
+        let claims = Claims { sub: "x".into(), scope: "admin".into(), iat: now - 100, exp: now - 1, jti: "j".into() };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&[7u8; 32])).unwrap();
+        let err = keys().verify(&token).unwrap_err();
+        assert_eq!(err.code, ErrorCode::AuthFailed);
+        assert!(err.message.contains("expired"));
+    }
+
+    #[test]
+    fn the_generated_secret_is_private_and_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwt.secret");
+        let first = TokenKeys::load_or_create(None, &path).unwrap();
+        let token = first.issue("x", &Scope::DEFAULT.into(), Duration::from_secs(60)).unwrap();
+        let again = TokenKeys::load_or_create(None, &path).unwrap();
+        assert!(again.verify(&token).is_ok());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        assert!(TokenKeys::load_or_create(Some("short"), &path).is_err());
+    }
+}

@@ -1,0 +1,72 @@
+//! `helmdeck serve`: hold the data directory, load the packs, serve HTTP
+//! until SIGINT or SIGTERM, then finish requests in flight and exit.
+
+use super::target::{ServerInfo, try_lock};
+use crate::app::Helmdeck;
+use crate::config::Config;
+use crate::{Error, Result};
+use clap::Args;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (`127.0.0.1:8931` by default; use port 0 for any free port).
+    #[arg(long, env = "HELMDECK_LISTEN", value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+}
+
+pub async fn run(config: Config, _args: ServeArgs) -> Result<ExitCode> {
+    let paths = config.paths();
+    paths.create()?;
+    let Some(_lock) = try_lock(&paths)? else {
+        return Err(Error::invalid_input(format!(
+            "another `helmdeck serve` already uses the data directory `{}`; stop it or pass another --data-dir",
+            paths.root.display()
+        )));
+    };
+    let listen = config.listen;
+    let app = Helmdeck::open(config).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| Error::invalid_input(format!("cannot listen on {listen}: {e}")))?;
+    let local = listener.local_addr().map_err(|e| Error::internal(format!("listener address: {e}")))?;
+    let info = ServerInfo { url: format!("http://{local}"), pid: std::process::id() };
+    write_server_info(&paths.server_info, &info)?;
+    let snapshot = app.registry.snapshot();
+    tracing::info!(
+        url = %info.url,
+        packs = snapshot.latest().count(),
+        failed = snapshot.failures().len(),
+        allocator = ?app.engine.allocator(),
+        "helmdeck listening"
+    );
+    eprintln!("helmdeck {} listening on {}", env!("CARGO_PKG_VERSION"), info.url);
+    let served = axum::serve(listener, crate::api::router(app)).with_graceful_shutdown(shutdown_signal()).await;
+    let _ = std::fs::remove_file(&paths.server_info);
+    served.map_err(|e| Error::internal(format!("server failed: {e}")))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_server_info(path: &std::path::Path, info: &ServerInfo) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let bytes = serde_json::to_vec_pretty(info).map_err(|e| Error::internal(e.to_string()))?;
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| Error::internal(format!("cannot write `{}`: {e}", path.display())))
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! { _ = interrupt => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down");
+}

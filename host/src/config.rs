@@ -1,0 +1,201 @@
+//! Runtime configuration: flags and `HELMDECK_*` environment variables
+//! (parsed by the CLI), an optional TOML file, and defaults, in that order
+//! of precedence. Also the layout of the data directory.
+
+use crate::caps::http::client::HttpLimits;
+use crate::engine::EngineConfig;
+use crate::guard::EgressPolicy;
+use crate::{Error, Result};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The address `helmdeck serve` listens on by default: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8931";
+
+/// Everything a Helmdeck process needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where state lives (database, packs, artifacts, keys).
+    pub data_dir: PathBuf,
+    /// Where `serve` listens.
+    pub listen: SocketAddr,
+    /// Hosts and networks opened past the egress guard.
+    pub egress: EgressPolicy,
+    /// Engine sizing and per-call defaults.
+    pub engine: EngineConfig,
+    /// Outbound HTTP caps.
+    pub http: HttpLimits,
+    /// Largest artifact a pack may store, in bytes.
+    pub max_artifact_bytes: u64,
+    /// The JWT signing secret from `HELMDECK_JWT_SECRET`; when absent one is
+    /// generated on first start into the data directory.
+    pub jwt_secret: Option<String>,
+}
+
+/// The optional TOML file (`--config FILE`, `HELMDECK_CONFIG`). Every key is
+/// optional; flags and environment variables win over it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    /// Same syntax as `HELMDECK_EGRESS_ALLOWLIST`: names, `*.suffix`, IPs, CIDRs.
+    pub egress_allowlist: Option<String>,
+    /// Concurrent pack instances (pooling allocator size).
+    pub max_instances: Option<u32>,
+    /// Memory per call when a manifest says nothing, in MiB.
+    pub default_memory_mb: Option<u32>,
+    /// Time per call when a manifest says nothing, in milliseconds.
+    pub default_timeout_ms: Option<u64>,
+    pub max_artifact_bytes: Option<u64>,
+}
+
+impl FileConfig {
+    /// Read and parse `path`; errors name the file and the bad key.
+    pub fn load(path: &Path) -> Result<FileConfig> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::invalid_input(format!("cannot read config file `{}`: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| Error::invalid_input(format!("config file `{}`: {e}", path.display())))
+    }
+}
+
+/// What the command line (flags or environment) said; `None` when unset.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub egress_allowlist: Option<String>,
+    pub jwt_secret: Option<String>,
+}
+
+impl Config {
+    /// Combine overrides, the file and defaults.
+    pub fn resolve(overrides: Overrides, file: FileConfig) -> Result<Config> {
+        let data_dir = overrides.data_dir.or(file.data_dir).unwrap_or_else(default_data_dir);
+        let listen = match overrides.listen.or(file.listen) {
+            Some(addr) => addr,
+            None => DEFAULT_LISTEN.parse().map_err(|e| Error::internal(format!("default listen address: {e}")))?,
+        };
+        let allowlist = overrides.egress_allowlist.or(file.egress_allowlist).unwrap_or_default();
+        let egress = EgressPolicy::parse(&allowlist)
+            .map_err(|e| Error::invalid_input(format!("HELMDECK_EGRESS_ALLOWLIST: {e}")))?;
+        let mut engine = EngineConfig::default();
+        if let Some(n) = file.max_instances {
+            engine.max_instances = n.max(1);
+        }
+        if let Some(mb) = file.default_memory_mb {
+            engine.default_memory_mb = mb.clamp(1, engine.max_memory_mb);
+        }
+        if let Some(ms) = file.default_timeout_ms {
+            engine.default_timeout = Duration::from_millis(ms.max(1)).min(engine.max_timeout);
+        }
+        Ok(Config {
+            data_dir,
+            listen,
+            egress,
+            engine,
+            http: HttpLimits::default(),
+            max_artifact_bytes: file.max_artifact_bytes.unwrap_or(crate::artifacts::DEFAULT_MAX_ARTIFACT_BYTES),
+            jwt_secret: overrides.jwt_secret,
+        })
+    }
+
+    /// A configuration with defaults for everything but the data directory
+    /// (tests and benchmarks).
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Config {
+        let overrides = Overrides { data_dir: Some(data_dir.into()), ..Overrides::default() };
+        // Defaults alone always resolve.
+        Config::resolve(overrides, FileConfig::default()).unwrap_or_else(|e| unreachable!("defaults resolve: {e}"))
+    }
+
+    /// The layout of the data directory.
+    pub fn paths(&self) -> DataPaths {
+        DataPaths::new(&self.data_dir)
+    }
+}
+
+/// `$XDG_DATA_HOME/helmdeck` (usually `~/.local/share/helmdeck`), or
+/// `./.helmdeck` when no home directory is known.
+pub fn default_data_dir() -> PathBuf {
+    directories::ProjectDirs::from("", "", "helmdeck")
+        .map(|d| d.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from(".helmdeck"))
+}
+
+/// Where each kind of state lives under the data directory.
+#[derive(Debug, Clone)]
+pub struct DataPaths {
+    pub root: PathBuf,
+    /// The SQLite database.
+    pub database: PathBuf,
+    /// Installed packs: `packs/<name>/<version>/`.
+    pub packs: PathBuf,
+    /// Precompiled components.
+    pub component_cache: PathBuf,
+    /// Artifact blobs.
+    pub artifacts: PathBuf,
+    /// The generated JWT secret (mode 0600).
+    pub jwt_secret: PathBuf,
+    /// Written by a running `serve`: where it listens (the CLI talks to it).
+    pub server_info: PathBuf,
+}
+
+impl DataPaths {
+    /// The layout under `root`.
+    pub fn new(root: &Path) -> DataPaths {
+        DataPaths {
+            root: root.to_path_buf(),
+            database: root.join("helmdeck.db"),
+            packs: root.join("packs"),
+            component_cache: root.join("cache").join("components"),
+            artifacts: root.join("artifacts"),
+            jwt_secret: root.join("jwt.secret"),
+            server_info: root.join("server.json"),
+        }
+    }
+
+    /// Create the data directory (mode 0700: it holds keys and trusted
+    /// compiled code).
+    pub fn create(&self) -> Result<()> {
+        let io = |e: std::io::Error| {
+            Error::internal(format!("cannot create the data directory `{}`: {e}", self.root.display()))
+        };
+        std::fs::create_dir_all(&self.root).map_err(io)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let file: FileConfig = toml::from_str(
+            "listen = '127.0.0.1:9000'\ndata_dir = '/from/file'\negress_allowlist = 'a.test'\ndefault_timeout_ms = 5000",
+        )
+        .unwrap();
+        let overrides = Overrides { data_dir: Some("/from/flag".into()), ..Overrides::default() };
+        let config = Config::resolve(overrides, file).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/from/flag"));
+        assert_eq!(config.listen, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(config.engine.default_timeout, Duration::from_secs(5));
+        assert!(config.egress.entry_for_name("a.test").is_some());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_allowlists_are_named() {
+        let err = toml::from_str::<FileConfig>("lisen = 'x'").unwrap_err().to_string();
+        assert!(err.contains("lisen"), "{err}");
+        let overrides = Overrides { egress_allowlist: Some("not a host!".into()), ..Overrides::default() };
+        let err = Config::resolve(overrides, FileConfig::default()).unwrap_err();
+        assert!(err.message.contains("HELMDECK_EGRESS_ALLOWLIST"), "{}", err.message);
+    }
+}
