@@ -8,5 +8,6 @@
 
 pub mod audit;
 pub mod error;
+pub mod store;
 
 pub use error::{Error, ErrorCode, Result};
