@@ -4,11 +4,22 @@
 //!
 //! One folder per concern: `engine` (wasmtime), `caps` (the only place side
 //! effects happen), `guard` (egress policy), `audit`, `store`, `registry`
-//! (installed packs), `api` (axum routers), `cli`.
+//! (installed packs), `dispatch` (one call end to end), `api` (axum
+//! routers), `cli`. [`app::Helmdeck`] assembles them from a [`config::Config`].
 
+pub mod api;
+pub mod app;
+pub mod artifacts;
 pub mod audit;
+pub mod auth;
 pub mod caps;
+pub mod cli;
+pub mod config;
+pub mod dispatch;
+pub mod engine;
 pub mod error;
 pub mod guard;
+pub mod registry;
+pub mod store;
 
 pub use error::{Error, ErrorCode, Result};

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `helmdeck` binary: see `helmdeck --help`.
+
+fn main() -> std::process::ExitCode {
+    helmdeck::cli::run()
+}

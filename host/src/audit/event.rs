@@ -15,6 +15,25 @@ pub enum AuditKind {
     Admin,
 }
 
+impl AuditKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [AuditKind; 3] = [AuditKind::Api, AuditKind::Capability, AuditKind::Admin];
+
+    /// The wire and storage name (`api`, `capability`, `admin`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::Api => "api",
+            AuditKind::Capability => "capability",
+            AuditKind::Admin => "admin",
+        }
+    }
+
+    /// Parse a name written by [`AuditKind::as_str`].
+    pub fn parse(name: &str) -> Option<AuditKind> {
+        AuditKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
 /// Whether the host let the action happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -23,6 +42,23 @@ pub enum Decision {
     Allow,
     /// A policy refused it (egress guard, grant, scope, ACL).
     Deny,
+}
+
+impl Decision {
+    /// The wire and storage name (`allow`, `deny`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allow => "allow",
+            Decision::Deny => "deny",
+        }
+    }
+
+    /// Parse a name written by [`Decision::as_str`].
+    pub fn parse(name: &str) -> Option<Decision> {
+        [Decision::Allow, Decision::Deny]
+            .into_iter()
+            .find(|d| d.as_str() == name)
+    }
 }
 
 /// How an action ended: `ok` or one error code of the closed set.
@@ -47,7 +83,11 @@ impl Outcome {
 
     /// Parse a wire name written by [`Outcome::as_str`].
     pub fn parse(name: &str) -> Option<Outcome> {
-        if name == "ok" { Some(Outcome::Ok) } else { ErrorCode::parse(name).map(Outcome::Error) }
+        if name == "ok" {
+            Some(Outcome::Ok)
+        } else {
+            ErrorCode::parse(name).map(Outcome::Error)
+        }
     }
 }
 
@@ -56,14 +96,19 @@ impl Outcome {
 /// secret shapes again anyway (see [`crate::audit::redact`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {
+    /// Which layer produced the event; a filter in audit queries.
     pub kind: AuditKind,
     /// The token subject (or `cli` / `system`) on whose behalf this ran.
     pub actor: String,
     /// The call this event belongs to; capability events share their API call's id.
     pub call_id: Option<String>,
+    /// The session (browser, desktop, workspace) the call ran in, if any.
     pub session: Option<String>,
+    /// The pack that ran or was administered.
     pub pack: Option<String>,
+    /// The tool within `pack` (`read` of `fs.read`).
     pub tool: Option<String>,
+    /// The pack's semver version, so a record names exactly what ran.
     pub version: Option<String>,
     /// Hex SHA-256 of the pack's component.
     pub digest: Option<String>,
@@ -72,10 +117,15 @@ pub struct AuditEvent {
     pub capability: Option<String>,
     /// What was acted on: a URL, a path, an artifact id.
     pub target: Option<String>,
+    /// Whether the host permitted the action.
     pub decision: Decision,
+    /// How the action ended.
     pub outcome: Outcome,
+    /// Wall-clock duration in microseconds.
     pub duration_us: u64,
+    /// Bytes received from the caller (request body, guest input).
     pub bytes_in: u64,
+    /// Bytes returned to the caller (response body, guest output).
     pub bytes_out: u64,
     /// Extra JSON: the error message, the guest's captured stdout/stderr, ...
     pub details: Option<serde_json::Value>,
