@@ -10,7 +10,7 @@ use crate::registry::{InstallReport, InstallRequest, ToolRef};
 use crate::{Error, Result};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{MatchedPath, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use helmdeck_marketplace::{Capability, Manifest};
@@ -56,15 +56,16 @@ fn versions_of(snapshot: &crate::registry::Snapshot, name: &str) -> Vec<String> 
     snapshot.versions(name).map(|v| v.keys().map(ToString::to_string).collect()).unwrap_or_default()
 }
 
-/// `POST /api/v1/packs/{tool}`: call a tool with the body as its input.
-pub async fn call(State(app): AppState, caller: Caller, Path(tool): Path<String>, body: Bytes) -> Response {
-    dispatch(app, caller, &tool, None, &body, "POST /api/v1/packs/{tool}").await
+/// `POST /api/v1/packs/{name}`: call a tool with the body as its input.
+pub async fn call(State(app): AppState, caller: Caller, route: MatchedPath, Path(tool): Path<String>, body: Bytes) -> Response {
+    dispatch(app, caller, &tool, None, &body, &route).await
 }
 
-/// `POST /api/v1/packs/{tool}/v{n}`: call the newest version with major `n`.
+/// `POST /api/v1/packs/{name}/{version}`: call the newest version with major `n` (`{version}` is `v{n}`).
 pub async fn call_major(
     State(app): AppState,
     caller: Caller,
+    route: MatchedPath,
     Path((tool, major)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
@@ -73,12 +74,20 @@ pub async fn call_major(
         .and_then(|n| n.parse::<u64>().ok())
         .ok_or_else(|| Error::not_found(format!("`{major}` is not a version route; use `v1`, `v2`, ...")));
     match parsed {
-        Ok(n) => dispatch(app, caller, &tool, Some(n), &body, "POST /api/v1/packs/{tool}/{version}").await,
+        Ok(n) => dispatch(app, caller, &tool, Some(n), &body, &route).await,
         Err(e) => ApiError::from(e).into_response(),
     }
 }
 
-async fn dispatch(app: Arc<Helmdeck>, caller: Caller, tool: &str, major: Option<u64>, body: &[u8], via: &str) -> Response {
+async fn dispatch(
+    app: Arc<Helmdeck>,
+    caller: Caller,
+    tool: &str,
+    major: Option<u64>,
+    body: &[u8],
+    route: &MatchedPath,
+) -> Response {
+    let via = format!("POST {}", route.as_str());
     let prepared = caller.require(Scope::PacksCall).and_then(|()| {
         let mut tool_ref = ToolRef::parse(tool)?;
         if let Some(n) = major {
@@ -92,7 +101,7 @@ async fn dispatch(app: Arc<Helmdeck>, caller: Caller, tool: &str, major: Option<
         Err(e) => return ApiError::from(e).into_response(),
     };
     let request =
-        CallRequest { tool: tool_ref, input, actor: caller.subject.clone(), via: via.to_owned(), session: None };
+        CallRequest { tool: tool_ref, input, actor: caller.subject.clone(), via, session: None };
     let mut response = match app.dispatcher.call(request).await {
         Ok(done) => Json(done).into_response(),
         Err(failure) => ApiError { error: failure.error, call_id: Some(failure.call_id) }.into_response(),

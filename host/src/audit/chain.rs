@@ -137,6 +137,18 @@ pub enum BreakReason {
     Missing,
 }
 
+impl std::fmt::Display for BreakReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BreakReason::HashMismatch { .. } => f.write_str("its contents no longer match its hash (the row was edited)"),
+            BreakReason::BrokenLink { .. } => {
+                f.write_str("it does not link to the record before it (a record was inserted, replaced or edited)")
+            }
+            BreakReason::Missing => f.write_str("it is missing (the record was deleted)"),
+        }
+    }
+}
+
 /// Walk the whole chain in `store`, oldest first, and report the first break.
 ///
 /// Blocks on the store; async callers use [`super::AuditLog::verify`]. Reads

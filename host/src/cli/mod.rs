@@ -19,7 +19,7 @@ use std::process::ExitCode;
 
 /// Helmdeck: typed tools for AI agents, run as sandboxed WebAssembly packs.
 #[derive(Debug, Parser)]
-#[command(name = "helmdeck", version, about, long_about = None, propagate_version = true)]
+#[command(name = "helmdeck", version, about, long_about = None)]
 pub struct Cli {
     /// Data directory (database, packs, artifacts, keys).
     /// Default: $XDG_DATA_HOME/helmdeck (~/.local/share/helmdeck).
@@ -110,7 +110,8 @@ fn init_logging(server: bool) {
     let default = if server { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("HELMDECK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
 }
 
 #[cfg(test)]

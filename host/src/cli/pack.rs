@@ -61,15 +61,6 @@ pub struct CallArgs {
     input: Option<String>,
 }
 
-impl clap::ValueEnum for Capability {
-    fn value_variants<'a>() -> &'a [Self] {
-        &Capability::ALL
-    }
-    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
-        Some(clap::builder::PossibleValue::new(self.as_str()))
-    }
-}
-
 pub async fn run(config: Config, cmd: PackCommand) -> Result<ExitCode> {
     // Read and check local input before connecting, so a typo fails fast.
     let prepared_install = match &cmd {

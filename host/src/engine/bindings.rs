@@ -9,7 +9,6 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use exports::helmdeck::pack::handler;
 pub use helmdeck::host::types::{Error as WitError, ErrorCode as WitErrorCode};
 
 impl From<crate::Error> for WitError {

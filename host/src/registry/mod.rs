@@ -300,7 +300,7 @@ impl PackRegistry {
         let current = self.current.load_full();
         let installed: Vec<semver::Version> = current
             .versions(name)
-            .map(|v| v.keys().cloned().collect())
+            .map(|v| v.keys().cloned().collect::<Vec<_>>())
             .unwrap_or_default()
             .into_iter()
             .chain(current.failures.iter().filter(|f| f.name == name).filter_map(|f| f.version.parse().ok()))
