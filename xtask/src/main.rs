@@ -1,1 +1,73 @@
-fn main() {}
+//! `cargo xtask …`: the project's tasks in Rust, so they run the same on
+//! every machine. `run` and `test` install what is missing first (the
+//! wasm32-wasip2 target, system packages), so a fresh Debian machine needs
+//! only these two commands.
+
+mod packs;
+mod setup;
+mod workspace;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "Helmdeck project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build every pack under packs/ for wasm32-wasip2 into target/packs/<name>/
+    /// (component + manifest with its digest).
+    BuildPacks,
+    /// Build the packs and Helmdeck, install the packs, and start the server.
+    Run {
+        /// Data directory (default: Helmdeck's per-user default).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Listen address (default 127.0.0.1:8931).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Build Helmdeck without optimisations (faster to build, slower to run).
+        #[arg(long)]
+        debug: bool,
+    },
+    /// Run every test (what CI runs).
+    Test {
+        /// Extra arguments for the test runner (a filter, for example).
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+    /// Formatting and clippy with warnings denied.
+    Lint,
+    /// Install the prerequisites (wasm32-wasip2 target, system packages).
+    Setup,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let ws = workspace::Workspace::locate()?;
+    match cli.command {
+        Command::BuildPacks => {
+            setup::ensure_wasm_target()?;
+            packs::build_all(&ws)?;
+        }
+        Command::Run { data_dir, listen, debug } => {
+            setup::ensure_all()?;
+            let built = packs::build_all(&ws)?;
+            let helmdeck = ws.build_helmdeck(!debug)?;
+            packs::install_all(&helmdeck, data_dir.as_deref(), &built)?;
+            ws.serve(&helmdeck, data_dir.as_deref(), listen.as_deref())?;
+        }
+        Command::Test { args } => {
+            setup::ensure_all()?;
+            ws.test(&args)?;
+        }
+        Command::Lint => ws.lint()?,
+        Command::Setup => setup::ensure_all()?,
+    }
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! Prerequisites a fresh Debian machine lacks, installed on demand: the
+//! wasm32-wasip2 Rust target, and the system packages the tests drive.
+
+use crate::workspace::run;
+use anyhow::{Result, bail};
+use std::process::Command;
+
+/// Debian packages the project needs at run or test time, with a command
+/// that proves each is present.
+const SYSTEM_PACKAGES: &[(&str, &str)] = &[("git", "git")];
+
+/// Everything `run` and `test` need.
+pub fn ensure_all() -> Result<()> {
+    ensure_wasm_target()?;
+    ensure_system_packages()
+}
+
+/// `rustup target add wasm32-wasip2` when it is missing.
+pub fn ensure_wasm_target() -> Result<()> {
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    match installed {
+        Ok(out) if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == "wasm32-wasip2") => Ok(()),
+        Ok(_) => {
+            eprintln!("==> installing the wasm32-wasip2 Rust target");
+            run(Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))
+        }
+        Err(_) => bail!("rustup is not on PATH; install the wasm32-wasip2 target for your toolchain by hand"),
+    }
+}
+
+fn ensure_system_packages() -> Result<()> {
+    let missing: Vec<&str> = SYSTEM_PACKAGES
+        .iter()
+        .filter(|(_, probe)| Command::new("sh").args(["-c", &format!("command -v {probe}")]).output().is_ok_and(|o| !o.status.success()))
+        .map(|(package, _)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !is_root {
+        bail!("missing system packages: {}; install them with `sudo apt-get install {}`", missing.join(", "), missing.join(" "));
+    }
+    eprintln!("==> installing system packages: {}", missing.join(" "));
+    run(Command::new("apt-get").arg("update").arg("-qq"))?;
+    run(Command::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))
+}
