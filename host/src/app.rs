@@ -13,6 +13,7 @@ use crate::dispatch::Dispatcher;
 use crate::engine::PackEngine;
 use crate::guard::{EgressGuard, Resolver, SystemResolver};
 use crate::registry::{PackFiles, PackRegistry};
+use crate::sessions::Sessions;
 use crate::store::{SqliteStore, Store};
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -52,7 +53,12 @@ impl Helmdeck {
         let http = GuardedHttpClient::new(guard, config.http.clone())?;
         let artifacts =
             ArtifactStore::new(Arc::new(FsBlobStore::new(&paths.artifacts)), store.clone(), config.max_artifact_bytes);
-        let services = Arc::new(HostServices { audit: audit.clone(), http, artifacts });
+        let sessions = Sessions::new(store.clone(), &paths.sessions);
+        let reaped = sessions.reap_previous().await?;
+        if reaped > 0 {
+            tracing::info!(reaped, "closed sessions left open by a previous process");
+        }
+        let services = Arc::new(HostServices { audit: audit.clone(), http, artifacts, sessions });
         let engine = Arc::new(PackEngine::new(config.engine.clone(), &paths.component_cache)?);
         let registry = Arc::new(PackRegistry::new(engine.clone(), services.clone(), store.clone(), PackFiles::new(&paths.packs)));
         registry.load_installed().await?;

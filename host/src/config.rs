@@ -136,6 +136,8 @@ pub struct DataPaths {
     pub component_cache: PathBuf,
     /// Artifact blobs.
     pub artifacts: PathBuf,
+    /// Session directories (`sessions/<id>/workspace`, `.../private`).
+    pub sessions: PathBuf,
     /// The generated JWT secret (mode 0600).
     pub jwt_secret: PathBuf,
     /// Written by a running `serve`: where it listens (the CLI talks to it).
@@ -151,6 +153,7 @@ impl DataPaths {
             packs: root.join("packs"),
             component_cache: root.join("cache").join("components"),
             artifacts: root.join("artifacts"),
+            sessions: root.join("sessions"),
             jwt_secret: root.join("jwt.secret"),
             server_info: root.join("server.json"),
         }

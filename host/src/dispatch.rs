@@ -1,27 +1,32 @@
 //! One tool call, end to end, shared by REST, MCP and the CLI: resolve the
-//! tool, validate the input, run the pack in a fresh instance, validate the
-//! output, and record the call in the audit log.
+//! tool, bind the session, validate the input, run the pack in a fresh
+//! instance, validate the output, and record the call in the audit log.
 
 use crate::audit::{AuditEvent, AuditKind, Decision, Outcome};
 use crate::caps::{CallInfo, CapsContext, HostServices};
 use crate::engine::{CapturedLog, Operation, PackEngine};
 use crate::registry::{PackRegistry, ToolRef};
+use crate::sessions::SessionSlot;
 use crate::{Error, ErrorCode, Result};
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The input field naming the session a call runs in. It is taken out of
+/// the input before validation, so tools never see it.
+pub const SESSION_FIELD: &str = "_session_id";
+
 /// A request to run one tool.
 #[derive(Debug, Clone)]
 pub struct CallRequest {
     pub tool: ToolRef,
+    /// The tool's input; may carry `_session_id`.
     pub input: Value,
     /// The token subject (or `cli`) on whose behalf the tool runs.
     pub actor: String,
-    /// Where the call came in (`POST /api/v1/packs/{tool}`, `mcp tools/call`, `cli`), for the audit log.
+    /// Where the call came in (`POST /api/v1/packs/{name}`, `mcp tools/call`, `cli`), for the audit log.
     pub via: String,
-    pub session: Option<String>,
 }
 
 /// A successful call.
@@ -31,6 +36,9 @@ pub struct CallResponse {
     pub pack: String,
     pub tool: String,
     pub version: String,
+    /// The session the call ran in, when it named one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
     pub duration_ms: f64,
     /// The tool's output, valid against its output schema.
     pub output: Value,
@@ -42,6 +50,17 @@ pub struct CallFailure {
     pub call_id: String,
     pub error: Error,
 }
+
+/// What a successful pack run produced, before it is wrapped for the caller.
+struct Completed {
+    pack: String,
+    tool: String,
+    version: String,
+    output: Value,
+}
+
+/// The guest's stdout and stderr of a call that reached the pack.
+type GuestLogs = Option<(CapturedLog, CapturedLog)>;
 
 /// Runs tool calls against the registry's current snapshot.
 #[derive(Clone)]
@@ -58,60 +77,57 @@ impl Dispatcher {
     }
 
     /// Run one call and audit it (exactly one API record per call, whatever
-    /// the outcome). Dropping the future cancels the pack at its next epoch tick.
-    pub async fn call(&self, req: CallRequest) -> Result<CallResponse, CallFailure> {
+    /// the outcome). Dropping the future cancels the pack at its next epoch
+    /// tick; an ephemeral session is then closed by the session watchdog.
+    pub async fn call(&self, mut req: CallRequest) -> Result<CallResponse, CallFailure> {
         let started = Instant::now();
         let call_id = uuid::Uuid::now_v7().to_string();
         let mut audit = AuditEvent::new(AuditKind::Api, req.actor.clone());
         audit.call_id = Some(call_id.clone());
-        audit.session = req.session.clone();
         audit.capability = Some(req.via.clone());
         audit.pack = Some(req.tool.pack.clone());
         audit.tool = Some(req.tool.tool.clone());
         audit.target = Some(req.tool.to_string());
 
-        let (result, logs) = self.run(&req, &call_id, &mut audit).await;
+        let named = take_session_id(&mut req.input);
+        let named_id = named.as_ref().ok().cloned().flatten();
+        let (result, logs, slot) = match named {
+            Ok(named) => self.run(&req, named, &call_id, &mut audit).await,
+            Err(e) => (Err(e), None, None),
+        };
+        audit.session = slot.as_ref().and_then(|s| s.id());
+        if let Some(slot) = slot {
+            if let Err(e) = slot.release().await {
+                tracing::warn!(error = %e, "could not close the call's ephemeral session");
+            }
+        }
         audit.duration_us = started.elapsed().as_micros() as u64;
-        if let Err(e) = &result {
-            audit.outcome = Outcome::Error(e.code);
-            if e.code == ErrorCode::Unauthorized {
-                audit.decision = Decision::Deny;
-            }
-            audit.details = Some(serde_json::json!({ "message": e.message }));
-        }
-        if let Some((stdout, stderr)) = logs {
-            let details = audit.details.get_or_insert_with(|| serde_json::json!({}));
-            if !stdout.text.is_empty() || stdout.dropped > 0 {
-                details["stdout"] = serde_json::to_value(&stdout).unwrap_or_default();
-            }
-            if !stderr.text.is_empty() || stderr.dropped > 0 {
-                details["stderr"] = serde_json::to_value(&stderr).unwrap_or_default();
-            }
-        }
-        let recorded = self.services.audit.record(audit.clone()).await;
+        record_outcome(&mut audit, &result, logs);
         let fail = |error: Error| CallFailure { call_id: call_id.clone(), error };
-        recorded.map_err(fail)?;
-        result.map_err(fail).map(|(pack, tool, version, output)| CallResponse {
+        self.services.audit.record(audit.clone()).await.map_err(fail)?;
+        let done = result.map_err(fail)?;
+        Ok(CallResponse {
             call_id: call_id.clone(),
-            pack,
-            tool,
-            version,
+            pack: done.pack,
+            tool: done.tool,
+            version: done.version,
+            session_id: named_id,
             duration_ms: started.elapsed().as_secs_f64() * 1e3,
-            output,
+            output: done.output,
         })
     }
 
-    #[allow(clippy::type_complexity)]
     async fn run(
         &self,
         req: &CallRequest,
+        named_session: Option<String>,
         call_id: &str,
         audit: &mut AuditEvent,
-    ) -> (Result<(String, String, String, Value)>, Option<(CapturedLog, CapturedLog)>) {
+    ) -> (Result<Completed>, GuestLogs, Option<Arc<SessionSlot>>) {
         let snapshot = self.registry.snapshot();
         let (pack, index) = match snapshot.resolve(&req.tool) {
             Ok(found) => found,
-            Err(e) => return (Err(e), None),
+            Err(e) => return (Err(e), None, None),
         };
         let tool = pack.tool(index);
         let version = pack.manifest.version.to_string();
@@ -119,15 +135,23 @@ impl Dispatcher {
         audit.version = Some(version.clone());
         audit.digest = Some(pack.digest.to_hex());
         if let Err(e) = tool.check_input(&qualified, &req.input) {
-            return (Err(e), None);
+            return (Err(e), None, None);
         }
+        let named = match &named_session {
+            Some(id) => match self.services.sessions.acquire(id, &req.actor).await {
+                Ok(session) => Some(session),
+                Err(e) => return (Err(e), None, None),
+            },
+            None => None,
+        };
+        let slot = Arc::new(SessionSlot::new(self.services.sessions.clone(), &req.actor, named));
         let input = req.input.to_string();
         audit.bytes_in = input.len() as u64;
         let caps = CapsContext {
             call: Arc::new(CallInfo {
                 call_id: call_id.to_owned(),
                 actor: req.actor.clone(),
-                session: req.session.clone(),
+                session: named_session,
                 pack: pack.manifest.name.clone(),
                 version: version.clone(),
                 digest: pack.digest.to_hex(),
@@ -135,25 +159,69 @@ impl Dispatcher {
                 grants: pack.grants.clone(),
             }),
             services: self.services.clone(),
+            session: slot.clone(),
         };
         let invocation =
             self.engine.invoke(&pack.linked, pack.limits, caps, Operation::Call { tool: &tool.name, input: &input }).await;
         let logs = Some((invocation.stdout, invocation.stderr));
         let output = match invocation.result {
             Ok(text) => text,
-            Err(e) => return (Err(e), logs),
+            Err(e) => return (Err(e), logs, Some(slot)),
         };
         audit.bytes_out = output.len() as u64;
-        let value: Value = match serde_json::from_str(&output) {
-            Ok(v) => v,
-            Err(e) => {
-                let err = Error::new(ErrorCode::SchemaMismatch, format!("`{qualified}` returned output that is not JSON: {e}"));
-                return (Err(err), logs);
-            }
-        };
-        if let Err(e) = tool.check_output(&qualified, &value) {
-            return (Err(e), logs);
+        let checked = serde_json::from_str::<Value>(&output)
+            .map_err(|e| Error::new(ErrorCode::SchemaMismatch, format!("`{qualified}` returned output that is not JSON: {e}")))
+            .and_then(|value| tool.check_output(&qualified, &value).map(|()| value));
+        let completed =
+            checked.map(|output| Completed { pack: pack.manifest.name.clone(), tool: tool.name.clone(), version, output });
+        (completed, logs, Some(slot))
+    }
+}
+
+/// Remove `_session_id` from an object input; `invalid_input` when it is not a string.
+fn take_session_id(input: &mut Value) -> Result<Option<String>> {
+    let Some(object) = input.as_object_mut() else {
+        return Ok(None);
+    };
+    match object.remove(SESSION_FIELD) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(id)) => Ok(Some(id)),
+        Some(_) => Err(Error::invalid_input(format!("`{SESSION_FIELD}` must be a session id string"))),
+    }
+}
+
+/// Fill the audit record's outcome, decision and the guest's output.
+fn record_outcome(audit: &mut AuditEvent, result: &Result<Completed>, logs: GuestLogs) {
+    if let Err(e) = result {
+        audit.outcome = Outcome::Error(e.code);
+        if e.code == ErrorCode::Unauthorized {
+            audit.decision = Decision::Deny;
         }
-        (Ok((pack.manifest.name.clone(), tool.name.clone(), version, value)), logs)
+        audit.details = Some(serde_json::json!({ "message": e.message }));
+    }
+    let Some((stdout, stderr)) = logs else {
+        return;
+    };
+    for (name, log) in [("stdout", stdout), ("stderr", stderr)] {
+        if !log.text.is_empty() || log.dropped > 0 {
+            let details = audit.details.get_or_insert_with(|| serde_json::json!({}));
+            details[name] = serde_json::to_value(&log).unwrap_or_default();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_session_field_is_taken_out_of_the_input() {
+        let mut input = json!({"url": "x", "_session_id": "abc"});
+        assert_eq!(take_session_id(&mut input).unwrap(), Some("abc".into()));
+        assert_eq!(input, json!({"url": "x"}));
+        let mut bad = json!({"_session_id": 5});
+        assert!(take_session_id(&mut bad).unwrap_err().message.contains("_session_id"));
+        assert_eq!(take_session_id(&mut json!([1])).unwrap(), None);
     }
 }

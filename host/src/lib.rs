@@ -20,6 +20,7 @@ pub mod engine;
 pub mod error;
 pub mod guard;
 pub mod registry;
+pub mod sessions;
 pub mod store;
 
 pub use error::{Error, ErrorCode, Result};

@@ -10,6 +10,7 @@ mod health;
 pub mod openapi;
 mod packs;
 pub mod routes;
+mod sessions;
 pub mod views;
 
 use crate::app::Helmdeck;

@@ -2,7 +2,7 @@
 //! documentation. The router and the OpenAPI document are both built from
 //! this table, so they cannot drift apart.
 
-use super::{artifacts, audit, packs};
+use super::{artifacts, audit, packs, sessions};
 use crate::app::Helmdeck;
 use crate::auth::Scope;
 use axum::extract::DefaultBodyLimit;
@@ -128,6 +128,69 @@ pub fn api_routes() -> Vec<Route> {
             },
         },
         Route {
+            method: "POST",
+            path: "/api/v1/sessions",
+            handler: post(sessions::create),
+            doc: OperationDoc {
+                operation_id: "createSession",
+                summary: "Open a session; pass its id as `_session_id` in tool inputs to keep state across calls",
+                scope: Scope::PacksCall,
+                request: Some(json!({
+                    "type": "object",
+                    "properties": {
+                        "timeout_secs": { "type": "integer", "minimum": 1, "maximum": 86400 },
+                        "max_tasks": { "type": "integer", "minimum": 1 },
+                        "viewport": { "type": "object", "properties": { "width": { "type": "integer" }, "height": { "type": "integer" } } },
+                        "user_agent": { "type": "string" },
+                        "locale": { "type": "string" },
+                        "memory_mb": { "type": "integer", "minimum": 1 },
+                        "cpus": { "type": "number" }
+                    }
+                })),
+                response: session_record(),
+                query: &[],
+            },
+        },
+        Route {
+            method: "GET",
+            path: "/api/v1/sessions",
+            handler: get(sessions::list),
+            doc: OperationDoc {
+                operation_id: "listSessions",
+                summary: "The caller's sessions",
+                scope: Scope::PacksCall,
+                request: None,
+                response: json!({ "type": "object", "properties": { "sessions": { "type": "array", "items": session_record() } } }),
+                query: &[("all", "true to include closed sessions")],
+            },
+        },
+        Route {
+            method: "GET",
+            path: "/api/v1/sessions/{id}",
+            handler: get(sessions::get),
+            doc: OperationDoc {
+                operation_id: "getSession",
+                summary: "One of the caller's sessions",
+                scope: Scope::PacksCall,
+                request: None,
+                response: session_record(),
+                query: &[],
+            },
+        },
+        Route {
+            method: "DELETE",
+            path: "/api/v1/sessions/{id}",
+            handler: delete(sessions::delete),
+            doc: OperationDoc {
+                operation_id: "deleteSession",
+                summary: "Close a session and free what it holds",
+                scope: Scope::PacksCall,
+                request: None,
+                response: session_record(),
+                query: &[],
+            },
+        },
+        Route {
             method: "GET",
             path: "/api/v1/audit",
             handler: get(audit::query),
@@ -182,6 +245,26 @@ pub fn api_routes() -> Vec<Route> {
     ]
 }
 
+/// A session as the API shows it.
+fn session_record() -> Value {
+    json!({
+        "type": "object",
+        "required": ["id", "owner", "state", "tasks", "created_at", "expires_at"],
+        "properties": {
+            "id": { "type": "string" },
+            "owner": { "type": "string" },
+            "state": { "type": "string", "enum": ["active", "closed"] },
+            "ephemeral": { "type": "boolean" },
+            "spec": { "type": "object" },
+            "tasks": { "type": "integer" },
+            "created_at": { "type": "string", "format": "date-time" },
+            "expires_at": { "type": "string", "format": "date-time" },
+            "closed_at": { "type": ["string", "null"], "format": "date-time" },
+            "close_reason": { "type": ["string", "null"] }
+        }
+    })
+}
+
 /// What a successful tool call returns.
 pub fn call_response() -> Value {
     json!({
@@ -192,6 +275,7 @@ pub fn call_response() -> Value {
             "pack": { "type": "string" },
             "tool": { "type": "string" },
             "version": { "type": "string" },
+            "session_id": { "type": "string", "description": "the session the call named with `_session_id`" },
             "duration_ms": { "type": "number" },
             "output": { "description": "the tool's output, valid against its output schema" }
         }

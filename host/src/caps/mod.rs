@@ -11,6 +11,7 @@ pub mod http;
 use crate::artifacts::ArtifactStore;
 use crate::audit::{AuditEvent, AuditKind, AuditLog, Decision, Outcome};
 use crate::engine::{CallState, LinkError, wit};
+use crate::sessions::{SessionSlot, Sessions};
 use crate::Error;
 use helmdeck_marketplace::{Capability, CapabilityScope};
 use std::collections::BTreeMap;
@@ -42,12 +43,16 @@ pub struct HostServices {
     pub audit: AuditLog,
     pub http: http::client::GuardedHttpClient,
     pub artifacts: ArtifactStore,
+    pub sessions: Sessions,
 }
 
 /// What a capability implementation sees during one call.
 pub struct CapsContext {
     pub call: Arc<CallInfo>,
     pub services: Arc<HostServices>,
+    /// The call's session: the one it named, or an ephemeral one made on
+    /// first use (`session.get().await`) and closed when the call ends.
+    pub session: Arc<SessionSlot>,
 }
 
 impl CapsContext {

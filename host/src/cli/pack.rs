@@ -245,7 +245,6 @@ async fn call(target: &Target, args: CallArgs) -> Result<ExitCode> {
                 input,
                 actor: "cli".into(),
                 via: "cli pack call".into(),
-                session: None,
             };
             match app.dispatcher.call(request).await {
                 Ok(done) => json!(done),

@@ -9,6 +9,9 @@ use clap::Args;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+/// How often expired sessions are closed.
+const SESSION_WATCHDOG_PERIOD: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on (`127.0.0.1:8931` by default; use port 0 for any free port).
@@ -27,6 +30,7 @@ pub async fn run(config: Config, _args: ServeArgs) -> Result<ExitCode> {
     };
     let listen = config.listen;
     let app = Helmdeck::open(config).await?;
+    app.services.sessions.spawn_watchdog(SESSION_WATCHDOG_PERIOD);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| Error::invalid_input(format!("cannot listen on {listen}: {e}")))?;

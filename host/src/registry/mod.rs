@@ -19,6 +19,7 @@ pub use tools::{Tool, Violation};
 use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::caps::{CallInfo, CapsContext, HostServices};
 use crate::engine::{CacheOutcome, CallLimits, LinkedPack, Operation, PackEngine};
+use crate::sessions::SessionSlot;
 use crate::store::{InstalledPack, Store, Timestamp, run_blocking};
 use crate::{Error, ErrorCode, Result};
 use arc_swap::ArcSwap;
@@ -174,6 +175,7 @@ impl PackRegistry {
                 tool: None,
                 grants: scoped.clone(),
             }),
+            session: Arc::new(SessionSlot::new(self.services.sessions.clone(), "system", None)),
             services: self.services.clone(),
         };
         let describe_limits = CallLimits { timeout: limits.timeout.min(DESCRIBE_TIMEOUT), ..limits };

@@ -11,6 +11,7 @@
 mod artifacts;
 mod error;
 mod packs;
+mod sessions;
 mod sqlite;
 mod timestamp;
 
@@ -22,6 +23,7 @@ mod tests;
 pub use artifacts::ArtifactMeta;
 pub use error::StoreError;
 pub use packs::InstalledPack;
+pub use sessions::{SessionRecord, SessionState};
 pub use sqlite::SqliteStore;
 pub use timestamp::Timestamp;
 
@@ -73,6 +75,15 @@ pub trait Store: Send + Sync {
 
     /// The metadata of artifact `id`, or [`StoreError::NotFound`].
     fn get_artifact(&self, id: &str) -> Result<ArtifactMeta, StoreError>;
+
+    /// Insert a session or update its state, task count, expiry and closing.
+    fn put_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+
+    /// Session `id`, or [`StoreError::NotFound`].
+    fn get_session(&self, id: &str) -> Result<SessionRecord, StoreError>;
+
+    /// Sessions in `state` (all when `None`), oldest first.
+    fn list_sessions(&self, state: Option<SessionState>) -> Result<Vec<SessionRecord>, StoreError>;
 }
 
 /// Run `op` against `store` on tokio's blocking thread pool and convert its

@@ -58,6 +58,7 @@ fn migrations_build_the_schema_on_an_empty_file_and_reopening_changes_nothing() 
         "table audit_log",
         "table installed_packs",
         "table artifacts",
+        "table sessions",
         "trigger audit_log_no_update",
         "trigger audit_log_no_delete",
         "trigger audit_log_append_only",
@@ -68,7 +69,7 @@ fn migrations_build_the_schema_on_an_empty_file_and_reopening_changes_nothing() 
             "missing {expected} in {objects:?}"
         );
     }
-    assert_eq!(user_version(&db), 1);
+    assert_eq!(user_version(&db), SqliteStore::schema_version());
     let mode: String = db
         .raw()
         .pragma_query_value(None, "journal_mode", |row| row.get(0))
@@ -89,7 +90,7 @@ fn migrations_build_the_schema_on_an_empty_file_and_reopening_changes_nothing() 
         objects,
         "reopening must not change the schema"
     );
-    assert_eq!(user_version(&db), 1);
+    assert_eq!(user_version(&db), SqliteStore::schema_version());
 }
 
 #[test]
@@ -101,7 +102,7 @@ fn a_database_written_by_a_newer_helmdeck_is_refused_with_its_version() {
         panic!("a newer schema must be refused")
     };
     assert!(
-        matches!(&err, StoreError::Open { source, .. } if matches!(**source, StoreError::UnknownSchema { found: 99, supported: 1 })),
+        matches!(&err, StoreError::Open { source, .. } if matches!(**source, StoreError::UnknownSchema { found: 99, supported } if supported == SqliteStore::schema_version())),
         "{err:?}"
     );
     assert!(err.to_string().contains("schema version 99"), "{err}");

@@ -11,8 +11,9 @@ mod artifacts;
 mod audit;
 mod migrations;
 mod packs;
+mod sessions;
 
-use super::{ArtifactMeta, InstalledPack, Store, StoreError, Timestamp};
+use super::{ArtifactMeta, InstalledPack, SessionRecord, SessionState, Store, StoreError, Timestamp};
 use crate::audit::{AuditEvent, AuditPage, AuditQuery, AuditRecord, AuditRow};
 use rusqlite::Connection;
 use std::path::Path;
@@ -74,6 +75,11 @@ impl SqliteStore {
             writer: Mutex::new(writer),
             reader: Some(Mutex::new(reader)),
         })
+    }
+
+    /// The schema version this build migrates databases to.
+    pub fn schema_version() -> i64 {
+        migrations::latest_version()
     }
 
     fn write(&self) -> MutexGuard<'_, Connection> {
@@ -145,5 +151,18 @@ impl Store for SqliteStore {
 
     fn get_artifact(&self, id: &str) -> Result<ArtifactMeta, StoreError> {
         artifacts::get(&self.read(), id)
+    }
+
+    fn put_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        session.validate()?;
+        sessions::put(&self.write(), session)
+    }
+
+    fn get_session(&self, id: &str) -> Result<SessionRecord, StoreError> {
+        sessions::get(&self.read(), id)
+    }
+
+    fn list_sessions(&self, state: Option<SessionState>) -> Result<Vec<SessionRecord>, StoreError> {
+        sessions::list(&self.read(), state)
     }
 }

@@ -1,0 +1,58 @@
+//! `/api/v1/sessions`: create, list, inspect and delete sessions. A call
+//! uses one by passing `"_session_id": "<id>"` in its input.
+
+use super::auth::Caller;
+use super::error::{ApiError, parse_json_body};
+use crate::app::Helmdeck;
+use crate::auth::Scope;
+use crate::sessions::SessionSpec;
+use crate::store::SessionRecord;
+use crate::Error;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+type AppState = State<Arc<Helmdeck>>;
+
+/// `POST /api/v1/sessions`: open a session (body: `SessionSpec`, all optional).
+pub async fn create(State(app): AppState, caller: Caller, body: Bytes) -> Result<Json<SessionRecord>, ApiError> {
+    caller.require(Scope::PacksCall)?;
+    let spec: SessionSpec = serde_json::from_value(parse_json_body(&body)?)
+        .map_err(|e| Error::invalid_input(format!("session options: {e}")))?;
+    let session = app.services.sessions.create(spec, &caller.subject, false).await?;
+    Ok(Json(app.services.sessions.get(&session.id, &caller.subject).await?))
+}
+
+/// Query of `GET /api/v1/sessions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Include closed sessions.
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// `GET /api/v1/sessions`: the caller's sessions (open ones, or all with `?all=true`).
+pub async fn list(State(app): AppState, caller: Caller, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::PacksCall)?;
+    let sessions = app.services.sessions.list(&caller.subject, q.all).await?;
+    Ok(Json(json!({ "sessions": sessions })))
+}
+
+/// `GET /api/v1/sessions/{id}`.
+pub async fn get(State(app): AppState, caller: Caller, Path(id): Path<String>) -> Result<Json<SessionRecord>, ApiError> {
+    caller.require(Scope::PacksCall)?;
+    Ok(Json(app.services.sessions.get(&id, &caller.subject).await?))
+}
+
+/// `DELETE /api/v1/sessions/{id}`: close it and free what it holds.
+pub async fn delete(State(app): AppState, caller: Caller, Path(id): Path<String>) -> Result<Json<SessionRecord>, ApiError> {
+    caller.require(Scope::PacksCall)?;
+    let sessions = &app.services.sessions;
+    sessions.get(&id, &caller.subject).await?;
+    sessions.close(&id, "deleted").await?;
+    Ok(Json(sessions.get(&id, &caller.subject).await?))
+}
