@@ -136,7 +136,7 @@ mod tests {
     use crate::store::SqliteStore;
 
     fn store(dir: &std::path::Path, max: u64) -> ArtifactStore {
-        let db: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("db.sqlite")).unwrap());
+        let db: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.join("db.sqlite")).unwrap());
         ArtifactStore::new(Arc::new(FsBlobStore::new(dir.join("artifacts"))), db, max)
     }
 

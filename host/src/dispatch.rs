@@ -96,10 +96,10 @@ impl Dispatcher {
             Err(e) => (Err(e), None, None),
         };
         audit.session = slot.as_ref().and_then(|s| s.id());
-        if let Some(slot) = slot {
-            if let Err(e) = slot.release().await {
-                tracing::warn!(error = %e, "could not close the call's ephemeral session");
-            }
+        if let Some(slot) = slot
+            && let Err(e) = slot.release().await
+        {
+            tracing::warn!(error = %e, "could not close the call's ephemeral session");
         }
         audit.duration_us = started.elapsed().as_micros() as u64;
         record_outcome(&mut audit, &result, logs);

@@ -38,10 +38,10 @@ impl IntoResponse for ApiError {
         if self.error.code == ErrorCode::AuthFailed {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let Some(ms) = self.error.retry_after_ms {
-            if let Ok(v) = HeaderValue::from_str(&ms.div_ceil(1000).max(1).to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Some(ms) = self.error.retry_after_ms
+            && let Ok(v) = HeaderValue::from_str(&ms.div_ceil(1000).max(1).to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         response.extensions_mut().insert(self.error.code);
         response

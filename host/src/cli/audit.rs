@@ -87,7 +87,10 @@ async fn tail(log: &AuditLog, args: TailArgs) -> Result<ExitCode> {
     for record in page.records.iter().rev() {
         print_record(record, args.json);
     }
-    while args.follow {
+    if !args.follow {
+        return Ok(ExitCode::SUCCESS);
+    }
+    loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let newer = log.query(query(AuditQuery::MAX_LIMIT)).await?;
         let seen = last_id;
@@ -96,7 +99,6 @@ async fn tail(log: &AuditLog, args: TailArgs) -> Result<ExitCode> {
             last_id = record.id;
         }
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn print_record(r: &AuditRecord, as_json: bool) {

@@ -47,37 +47,33 @@ pub struct Viewport {
 impl SessionSpec {
     /// Check every field; errors name the field.
     pub fn validate(&self) -> Result<()> {
-        if let Some(t) = self.timeout_secs {
-            if t == 0 || t > MAX_TIMEOUT.as_secs() {
-                return Err(Error::invalid_input(format!(
-                    "`timeout_secs` must be 1 to {}, got {t}",
-                    MAX_TIMEOUT.as_secs()
-                )));
-            }
+        if let Some(t) = self.timeout_secs
+            && (t == 0 || t > MAX_TIMEOUT.as_secs())
+        {
+            return Err(Error::invalid_input(format!("`timeout_secs` must be 1 to {}, got {t}", MAX_TIMEOUT.as_secs())));
         }
         if self.max_tasks == Some(0) {
             return Err(Error::invalid_input("`max_tasks` must be at least 1"));
         }
-        if let Some(v) = self.viewport {
-            if !(100..=7680).contains(&v.width) || !(100..=4320).contains(&v.height) {
-                return Err(Error::invalid_input(format!(
-                    "`viewport` must be 100-7680 wide and 100-4320 high, got {}x{}",
-                    v.width, v.height
-                )));
-            }
+        if let Some(v) = self.viewport
+            && (!(100..=7680).contains(&v.width) || !(100..=4320).contains(&v.height))
+        {
+            return Err(Error::invalid_input(format!(
+                "`viewport` must be 100-7680 wide and 100-4320 high, got {}x{}",
+                v.width, v.height
+            )));
         }
-        if let Some(ua) = &self.user_agent {
-            if ua.is_empty() || ua.len() > 512 || ua.chars().any(char::is_control) {
-                return Err(Error::invalid_input("`user_agent` must be 1-512 printable characters"));
-            }
+        if let Some(ua) = &self.user_agent
+            && (ua.is_empty() || ua.len() > 512 || ua.chars().any(char::is_control))
+        {
+            return Err(Error::invalid_input("`user_agent` must be 1-512 printable characters"));
         }
-        if let Some(locale) = &self.locale {
-            let ok = !locale.is_empty()
-                && locale.len() <= 35
-                && locale.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-            if !ok {
-                return Err(Error::invalid_input(format!("`locale` `{locale}` is not a language tag like `en-US`")));
-            }
+        if let Some(locale) = &self.locale
+            && (locale.is_empty()
+                || locale.len() > 35
+                || !locale.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        {
+            return Err(Error::invalid_input(format!("`locale` `{locale}` is not a language tag like `en-US`")));
         }
         if self.memory_mb == Some(0) {
             return Err(Error::invalid_input("`memory_mb` must be at least 1"));
