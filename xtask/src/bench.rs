@@ -24,7 +24,7 @@ use std::process::Command;
 /// Options passed through to the benchmark binary.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Run only these groups (`engine`, `rest`, `idle`; repeatable).
+    /// Run only these groups (`engine`, `audit`, `rest`, `idle`; repeatable).
     #[arg(long, value_name = "GROUP")]
     pub only: Vec<String>,
     /// Multiply every sample count (0.1 for a quick, noisier look).

@@ -16,6 +16,7 @@
 //! The report format does not change: a new benchmark is new entries.
 //! Entry names are `group.what` and stay stable, since runs are compared by name.
 
+mod audit;
 mod engine;
 mod idle;
 mod rest;
@@ -38,6 +39,7 @@ pub struct Group {
 /// Every group, in run order.
 pub const ALL: &[Group] = &[
     Group { name: "engine", run: engine::run },
+    Group { name: "audit", run: audit::run },
     Group { name: "rest", run: rest::run },
     Group { name: "idle", run: idle::run },
 ];
