@@ -3,6 +3,7 @@
 //! wasm32-wasip2 target, system packages), so a fresh Debian machine needs
 //! only these two commands.
 
+mod bench;
 mod packs;
 mod setup;
 mod workspace;
@@ -41,6 +42,9 @@ enum Command {
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
+    /// Build the packs and a release Helmdeck, run every benchmark, write
+    /// target/bench/report.json and print a summary.
+    Bench(bench::BenchArgs),
     /// Formatting and clippy with warnings denied.
     Lint,
     /// Install the prerequisites (wasm32-wasip2 target, system packages).
@@ -65,6 +69,10 @@ fn main() -> Result<()> {
         Command::Test { args } => {
             setup::ensure_all()?;
             ws.test(&args)?;
+        }
+        Command::Bench(args) => {
+            setup::ensure_wasm_target()?;
+            bench::run_all(&ws, &args)?;
         }
         Command::Lint => ws.lint()?,
         Command::Setup => setup::ensure_all()?,

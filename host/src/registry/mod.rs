@@ -46,6 +46,12 @@ impl LoadedPack {
     pub fn tool(&self, index: usize) -> &Tool {
         &self.tools[index]
     }
+
+    /// The component linked with this pack's grants, ready for
+    /// [`PackEngine::invoke`] (the dispatcher's path; benchmarks time it alone).
+    pub fn linked(&self) -> &LinkedPack {
+        &self.linked
+    }
 }
 
 /// What to install.

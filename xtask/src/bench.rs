@@ -1,0 +1,53 @@
+//! `cargo xtask bench`: build the packs and a release `helmdeck`, then run
+//! the benchmark binary (`bench/`, crate `helmdeck-bench`), which writes one
+//! JSON report to `target/bench/report.json` and prints a summary table.
+//!
+//! The report (`bench/src/report.rs`) holds the machine (CPU model, cores,
+//! kernel, git commit and whether the tree was dirty, time, build profile) and
+//! one entry per measured quantity: group, name, unit, sample count, p50, p90,
+//! p99, mean, min, max, the comparison with a baseline measured in the same
+//! run, the target and whether it was met, and the conditions of the
+//! measurement. Its shape never changes when benchmarks are added.
+//!
+//! # Adding a benchmark
+//!
+//! A benchmark group is a function `fn(&Context) -> Result<Vec<Entry>>` in
+//! `bench/src/groups/<name>.rs`, listed once in `groups::ALL`; the module
+//! docs of `bench/src/groups/mod.rs` walk through it. Nothing here changes:
+//! every group runs, and `--only <name>` runs one.
+
+use crate::packs;
+use crate::workspace::{Workspace, cargo, run, step};
+use anyhow::Result;
+use std::process::Command;
+
+/// Options passed through to the benchmark binary.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Run only these groups (`engine`, `audit`, `rest`, `idle`; repeatable).
+    #[arg(long, value_name = "GROUP")]
+    pub only: Vec<String>,
+    /// Multiply every sample count (0.1 for a quick, noisier look).
+    #[arg(long)]
+    pub scale: Option<f64>,
+}
+
+/// Build everything the benchmarks need and run them.
+pub fn run_all(ws: &Workspace, args: &BenchArgs) -> Result<()> {
+    packs::build_all(ws)?;
+    let helmdeck = ws.build_helmdeck(true)?;
+    step("building the benchmarks (release)", || {
+        run(cargo().args(["build", "--release", "--package", "helmdeck-bench"]).current_dir(&ws.root))
+    })?;
+    let report = ws.target.join("bench").join("report.json");
+    let mut cmd = Command::new(ws.target.join("release").join("helmdeck-bench"));
+    cmd.arg("--helmdeck").arg(&helmdeck).arg("--packs").arg(ws.target.join("packs")).arg("--out").arg(&report);
+    for group in &args.only {
+        cmd.args(["--only", group]);
+    }
+    if let Some(scale) = args.scale {
+        cmd.args(["--scale", &scale.to_string()]);
+    }
+    eprintln!("==> running the benchmarks");
+    run(cmd.current_dir(&ws.root))
+}
