@@ -237,3 +237,22 @@ fn artifact_metadata_is_immutable_and_checked() {
     let err = crate::Error::from(store.put_artifact(&bad_hash).unwrap_err());
     assert_eq!(err.details, Some(serde_json::json!({ "field": "sha256" })));
 }
+
+#[test]
+fn the_wal_is_checkpointed_in_the_background_while_the_store_stays_open() {
+    let db = TempDb::new();
+    let store = db.open();
+    let main_file = || std::fs::metadata(&db.path).unwrap().len();
+    let before = main_file();
+    for i in 0..200 {
+        store.upsert_pack(&pack(&format!("p{i}"), "1.0.0")).unwrap();
+    }
+    // Commits no longer checkpoint; only the background thread moves pages
+    // from the WAL into the database file.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while main_file() <= before && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(main_file() > before, "the database file never received the WAL's pages");
+    assert_eq!(store.list_packs().unwrap().len(), 200);
+}

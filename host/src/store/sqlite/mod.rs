@@ -9,6 +9,7 @@
 
 mod artifacts;
 mod audit;
+mod checkpoint;
 mod migrations;
 mod packs;
 mod sessions;
@@ -33,6 +34,8 @@ pub struct SqliteStore {
     /// `None` for an in-memory database, where a second connection would see
     /// a different database; reads then share the writer.
     reader: Option<Mutex<Connection>>,
+    /// Background WAL checkpoints (file databases only); stops on drop.
+    _checkpointer: Option<checkpoint::Checkpointer>,
 }
 
 impl SqliteStore {
@@ -55,6 +58,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer: Mutex::new(conn),
             reader: None,
+            _checkpointer: None,
         })
     }
 
@@ -68,12 +72,15 @@ impl SqliteStore {
             tracing::warn!(path = %path.display(), mode, "SQLite refused WAL mode; appends will block readers");
         }
         migrations::migrate(&mut writer)?;
+        // Commits never checkpoint: the checkpoint thread does (see `checkpoint`).
+        writer.pragma_update(None, "wal_autocheckpoint", 0)?;
         let reader = Connection::open(path)?;
         configure(&reader)?;
         reader.pragma_update(None, "query_only", true)?;
         Ok(SqliteStore {
             writer: Mutex::new(writer),
             reader: Some(Mutex::new(reader)),
+            _checkpointer: Some(checkpoint::Checkpointer::start(path)?),
         })
     }
 
