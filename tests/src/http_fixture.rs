@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
 /// How long [`HttpFixture::wait_for_hits`] waits before giving up: a guard
 /// against hanging, not a performance bound.
@@ -38,6 +38,10 @@ struct Shared {
     pages: HashMap<String, (String, String)>,
     hits: Mutex<Vec<String>>,
     gates: Mutex<HashMap<String, watch::Sender<bool>>>,
+    /// Set when the fixture is dropped: the server stops, and requests
+    /// still waiting (at a gate, in `/slow`) are answered at once so that
+    /// stopping never hangs, even when a test failed before opening a gate.
+    closing: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -45,6 +49,11 @@ impl Shared {
     fn gate(&self, name: &str) -> watch::Sender<bool> {
         let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
         gates.entry(name.to_owned()).or_insert_with(|| watch::channel(false).0).clone()
+    }
+
+    /// Resolves once the fixture is being dropped.
+    async fn closed(&self) {
+        let _ = self.closing.subscribe().wait_for(|closing| *closing).await;
     }
 }
 
@@ -81,20 +90,16 @@ impl HttpFixtureBuilder {
         let listener = std::net::TcpListener::bind((self.ip, 0)).with_context(|| format!("binding {}:0", self.ip))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
         let app = router(shared.clone());
+        let closing = shared.clone();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let thread = std::thread::Builder::new().name(format!("http-fixture-{}", addr.port())).spawn(move || {
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).expect("a bound std listener converts");
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stopped.await;
-                    })
-                    .await;
+                let _ = axum::serve(listener, app).with_graceful_shutdown(async move { closing.closed().await }).await;
             });
         })?;
-        Ok(HttpFixture { addr, shared, stop: Some(stop), thread: Some(thread) })
+        Ok(HttpFixture { addr, shared, thread: Some(thread) })
     }
 }
 
@@ -102,7 +107,6 @@ impl HttpFixtureBuilder {
 pub struct HttpFixture {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -155,9 +159,7 @@ impl HttpFixture {
 
 impl Drop for HttpFixture {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.shared.closing.send_replace(true);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -203,10 +205,12 @@ async fn redirect(Query(query): Query<HashMap<String, String>>) -> Response {
     (status, [(header::LOCATION, to.clone())]).into_response()
 }
 
-async fn slow(Query(query): Query<HashMap<String, String>>) -> String {
+async fn slow(State(shared): State<Arc<Shared>>, Query(query): Query<HashMap<String, String>>) -> String {
     let ms: u64 = query.get("ms").and_then(|m| m.parse().ok()).unwrap_or(0);
-    tokio::time::sleep(Duration::from_millis(ms)).await;
-    format!("waited {ms} ms")
+    tokio::select! {
+        () = tokio::time::sleep(Duration::from_millis(ms)) => format!("waited {ms} ms"),
+        () = shared.closed() => "the fixture is stopping".to_owned(),
+    }
 }
 
 async fn echo(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> axum::Json<serde_json::Value> {
@@ -229,6 +233,51 @@ async fn status(Path(code): Path<u16>) -> StatusCode {
 
 async fn gate(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> String {
     let mut open = shared.gate(&name).subscribe();
-    let _ = open.wait_for(|open| *open).await;
-    format!("gate {name} opened")
+    tokio::select! {
+        _ = open.wait_for(|open| *open) => format!("gate {name} opened"),
+        () = shared.closed() => "the fixture is stopping".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_gate_holds_requests_until_opened_and_redirects_and_echoes_answer() -> Result<()> {
+        let fixture = HttpFixture::builder().page("/p", "text/plain", "page").start()?;
+        let client = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build()?;
+        let held = tokio::spawn(client.get(fixture.url("/gate/g")).send());
+        fixture.wait_for_hits("/gate/g", 1).await?;
+        assert!(!held.is_finished());
+        fixture.open_gate("g");
+        assert_eq!(held.await??.text().await?, "gate g opened");
+        // An opened gate lets later requests through at once.
+        assert_eq!(client.get(fixture.url("/gate/g")).send().await?.text().await?, "gate g opened");
+
+        let redirect = client.get(fixture.url("/redirect?to=/p&status=307")).send().await?;
+        assert_eq!((redirect.status().as_u16(), redirect.headers()["location"].to_str()?), (307, "/p"));
+        let echo: serde_json::Value = client.post(fixture.url("/echo?q=1")).body("hi").send().await?.json().await?;
+        assert_eq!(
+            (echo["method"].as_str(), echo["query"].as_str(), echo["body"].as_str()),
+            (Some("POST"), Some("q=1"), Some("hi"))
+        );
+        assert_eq!(client.get(fixture.url("/p")).send().await?.text().await?, "page");
+        assert_eq!(client.get(fixture.url("/status/418")).send().await?.status().as_u16(), 418);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn dropping_the_fixture_releases_requests_still_waiting() -> Result<()> {
+        let fixture = HttpFixture::start()?;
+        let client = reqwest::Client::builder().no_proxy().build()?;
+        let held = tokio::spawn(client.get(fixture.url("/gate/never")).send());
+        let slow = tokio::spawn(client.get(fixture.url("/slow?ms=3600000")).send());
+        fixture.wait_for_hits("/gate/never", 1).await?;
+        fixture.wait_for_hits("/slow?ms=3600000", 1).await?;
+        drop(fixture);
+        assert_eq!(held.await??.text().await?, "the fixture is stopping");
+        assert_eq!(slow.await??.text().await?, "the fixture is stopping");
+        Ok(())
+    }
 }
