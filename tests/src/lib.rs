@@ -1,0 +1,29 @@
+//! Shared support for Helmdeck's end-to-end tests, which drive the real
+//! `helmdeck` binary: every test under `tests/tests/` and every later one
+//! (browser, MCP, marketplace, git) builds on these pieces rather than
+//! copying them.
+//!
+//! - [`prebuilt`]: the `helmdeck` binary and the packs (built-in and
+//!   fixtures under `tests/fixtures/`), built once per test run;
+//! - [`server`]: [`TestServer`], a real `helmdeck serve` on a free port with
+//!   its own data directory and an admin token;
+//! - [`cli`]: the real command line against a data directory;
+//! - [`api`]: REST answers and the error-shape checks;
+//! - [`http_fixture`]: [`HttpFixture`], an HTTP server on 127.0.0.1 for
+//!   packs to reach.
+//!
+//! A plain `cargo test -p helmdeck-tests` (or `cargo nextest run -p
+//! helmdeck-tests`) is enough: what the tests need is built on first use.
+//! Tests are independent: each has its own data directory and ports.
+
+pub mod api;
+pub mod cli;
+pub mod http_fixture;
+pub mod prebuilt;
+pub mod server;
+
+pub use api::ApiResponse;
+pub use cli::{CliOutput, Helmdeck};
+pub use http_fixture::HttpFixture;
+pub use prebuilt::{BuiltPack, builtin_pack, fixture_pack, helmdeck_bin};
+pub use server::{DataDir, TestServer};

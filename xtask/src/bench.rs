@@ -17,7 +17,8 @@
 //! every group runs, and `--only <name>` runs one.
 
 use crate::packs;
-use crate::workspace::{Workspace, cargo, run, step};
+use crate::workspace::{build_helmdeck, run, step};
+use helmdeck_build::{Progress, Workspace};
 use anyhow::Result;
 use std::process::Command;
 
@@ -35,13 +36,13 @@ pub struct BenchArgs {
 /// Build everything the benchmarks need and run them.
 pub fn run_all(ws: &Workspace, args: &BenchArgs) -> Result<()> {
     packs::build_all(ws)?;
-    let helmdeck = ws.build_helmdeck(true)?;
-    step("building the benchmarks (release)", || {
-        run(cargo().args(["build", "--release", "--package", "helmdeck-bench"]).current_dir(&ws.root))
+    let helmdeck = build_helmdeck(ws, true)?;
+    let bench = step("building the benchmarks (release)", || {
+        Ok(ws.build_binary("helmdeck-bench", "helmdeck-bench", "release", Progress::Shown)?)
     })?;
-    let report = ws.target.join("bench").join("report.json");
-    let mut cmd = Command::new(ws.target.join("release").join("helmdeck-bench"));
-    cmd.arg("--helmdeck").arg(&helmdeck).arg("--packs").arg(ws.target.join("packs")).arg("--out").arg(&report);
+    let report = ws.target_dir.join("bench").join("report.json");
+    let mut cmd = Command::new(bench);
+    cmd.arg("--helmdeck").arg(&helmdeck).arg("--packs").arg(ws.target_dir.join("packs")).arg("--out").arg(&report);
     for group in &args.only {
         cmd.args(["--only", group]);
     }

@@ -53,7 +53,7 @@ enum Command {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let ws = workspace::Workspace::locate()?;
+    let ws = workspace::locate()?;
     match cli.command {
         Command::BuildPacks => {
             setup::ensure_wasm_target()?;
@@ -62,19 +62,19 @@ fn main() -> Result<()> {
         Command::Run { data_dir, listen, debug } => {
             setup::ensure_all()?;
             let built = packs::build_all(&ws)?;
-            let helmdeck = ws.build_helmdeck(!debug)?;
+            let helmdeck = workspace::build_helmdeck(&ws, !debug)?;
             packs::install_all(&helmdeck, data_dir.as_deref(), &built)?;
-            ws.serve(&helmdeck, data_dir.as_deref(), listen.as_deref())?;
+            workspace::serve(&helmdeck, data_dir.as_deref(), listen.as_deref())?;
         }
         Command::Test { args } => {
             setup::ensure_all()?;
-            ws.test(&args)?;
+            workspace::test(&ws, &args)?;
         }
         Command::Bench(args) => {
             setup::ensure_wasm_target()?;
             bench::run_all(&ws, &args)?;
         }
-        Command::Lint => ws.lint()?,
+        Command::Lint => workspace::lint(&ws)?,
         Command::Setup => setup::ensure_all()?,
     }
     Ok(())

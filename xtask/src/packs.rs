@@ -1,44 +1,25 @@
-//! Building the packs under `packs/` into installable pack directories, and
-//! installing them.
+//! Building the packs under `packs/` into installable pack directories
+//! (`target/packs/<name>/`), and installing them.
 
-use crate::workspace::{Workspace, cargo, run, step};
-use anyhow::{Context, Result, bail};
-use helmdeck_marketplace::{Digest, MANIFEST_FILE, Manifest};
+use crate::workspace::{run, step};
+use anyhow::Result;
+use helmdeck_build::{PackCrate, Progress, Workspace, assemble};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Cargo profile packs are built with (see the workspace `Cargo.toml`).
-pub const PACK_PROFILE: &str = "pack";
-
-/// A pack crate under `packs/`.
-struct PackCrate {
-    crate_name: String,
-    manifest: Manifest,
-}
-
 /// Build every pack and write `target/packs/<name>/` for each; returns those directories.
 pub fn build_all(ws: &Workspace) -> Result<Vec<PathBuf>> {
-    let crates = discover(&ws.root.join("packs"))?;
-    step(&format!("building {} packs for wasm32-wasip2", crates.len()), || {
-        let mut cmd = cargo();
-        cmd.args(["build", "--profile", PACK_PROFILE, "--target", "wasm32-wasip2"]).current_dir(&ws.root);
-        for c in &crates {
-            cmd.args(["--package", &c.crate_name]);
-        }
-        run(&mut cmd)
+    let crates = PackCrate::discover(ws, &ws.root.join("packs"))?;
+    let components = step(&format!("building {} packs for wasm32-wasip2", crates.len()), || {
+        Ok(ws.build_packs(&crates, Progress::Shown)?)
     })?;
-    let out_root = ws.target.join("packs");
+    let out_root = ws.target_dir.join("packs");
     let mut dirs = Vec::new();
-    for c in crates {
-        let wasm = ws.target.join("wasm32-wasip2").join(PACK_PROFILE).join(format!("{}.wasm", c.crate_name.replace('-', "_")));
-        let bytes = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
-        let mut manifest = c.manifest;
-        manifest.component.sha256 = Some(Digest::of(&bytes));
-        let dir = out_root.join(&manifest.name);
-        std::fs::create_dir_all(&dir)?;
-        std::fs::write(dir.join(&manifest.component.file), &bytes)?;
-        std::fs::write(dir.join(MANIFEST_FILE), manifest.to_yaml())?;
-        eprintln!("    {:<10} {:>8} KiB  {}", manifest.name, bytes.len() / 1024, dir.display());
+    for (krate, wasm) in crates.iter().zip(&components) {
+        let dir = out_root.join(&krate.manifest.name);
+        assemble(krate, wasm, &dir)?;
+        let size = std::fs::metadata(wasm)?.len();
+        eprintln!("    {:<10} {:>8} KiB  {}", krate.manifest.name, size / 1024, dir.display());
         dirs.push(dir);
     }
     Ok(dirs)
@@ -57,25 +38,4 @@ pub fn install_all(helmdeck: &Path, data_dir: Option<&Path>, dirs: &[PathBuf]) -
         }
         Ok(())
     })
-}
-
-fn discover(packs: &Path) -> Result<Vec<PackCrate>> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(packs).with_context(|| format!("reading {}", packs.display()))? {
-        let dir = entry?.path();
-        let (cargo_toml, manifest_path) = (dir.join("Cargo.toml"), dir.join(MANIFEST_FILE));
-        if !cargo_toml.exists() {
-            continue;
-        }
-        if !manifest_path.exists() {
-            bail!("{} has no {MANIFEST_FILE}", dir.display());
-        }
-        let cargo: toml::Value = toml::from_str(&std::fs::read_to_string(&cargo_toml)?)?;
-        let crate_name = cargo["package"]["name"].as_str().context("package.name")?.to_owned();
-        let manifest = Manifest::from_yaml(&std::fs::read_to_string(&manifest_path)?)
-            .with_context(|| format!("{}", manifest_path.display()))?;
-        found.push(PackCrate { crate_name, manifest });
-    }
-    found.sort_by(|a, b| a.manifest.name.cmp(&b.manifest.name));
-    Ok(found)
 }

@@ -1,90 +1,65 @@
-//! Where things are (workspace root, target directory) and the cargo
-//! invocations the tasks share.
+//! The workspace's tasks beyond building packs (build the binary, serve,
+//! test, lint), and the command helpers the tasks share. Locating the
+//! workspace and building are `helmdeck-build`'s, shared with the tests.
 
 use anyhow::{Context, Result, bail};
+use helmdeck_build::{Progress, Workspace};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-/// The workspace this xtask belongs to.
-pub struct Workspace {
-    pub root: PathBuf,
-    pub target: PathBuf,
+/// The workspace this xtask belongs to (this crate's parent directory).
+pub fn locate() -> Result<Workspace> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("xtask has no parent directory")?;
+    Ok(Workspace::locate(root)?)
 }
 
-impl Workspace {
-    /// Find the root (this crate's parent) and cargo's target directory.
-    pub fn locate() -> Result<Workspace> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("xtask has no parent directory")?.to_path_buf();
-        let output = cargo().args(["metadata", "--format-version", "1", "--no-deps"]).current_dir(&root).output()?;
-        if !output.status.success() {
-            bail!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr));
-        }
-        let meta: serde_json::Value = serde_json::from_slice(&output.stdout)?;
-        let target = PathBuf::from(meta["target_directory"].as_str().context("no target_directory in cargo metadata")?);
-        Ok(Workspace { root, target })
-    }
-
-    /// Build the `helmdeck` binary and return its path.
-    pub fn build_helmdeck(&self, release: bool) -> Result<PathBuf> {
-        let profile = if release { "release" } else { "debug" };
-        step(&format!("building helmdeck ({profile})"), || {
-            let mut cmd = cargo();
-            cmd.args(["build", "--package", "helmdeck", "--bin", "helmdeck"]).current_dir(&self.root);
-            if release {
-                cmd.arg("--release");
-            }
-            run(&mut cmd)
-        })?;
-        Ok(self.target.join(profile).join("helmdeck"))
-    }
-
-    /// Run `helmdeck serve` in the foreground until it exits.
-    pub fn serve(&self, helmdeck: &Path, data_dir: Option<&Path>, listen: Option<&str>) -> Result<()> {
-        let mut cmd = Command::new(helmdeck);
-        if let Some(dir) = data_dir {
-            cmd.arg("--data-dir").arg(dir);
-        }
-        cmd.arg("serve");
-        if let Some(addr) = listen {
-            cmd.args(["--listen", addr]);
-        }
-        eprintln!("==> starting helmdeck serve (Ctrl-C stops it)");
-        eprintln!("    token for the API: {} token issue --subject you", helmdeck.display());
-        run(&mut cmd)
-    }
-
-    /// Every test: unit, integration, end-to-end and doc tests.
-    pub fn test(&self, extra: &[String]) -> Result<()> {
-        let started = Instant::now();
-        if has_nextest() {
-            let mut cmd = cargo();
-            cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"]).args(extra).current_dir(&self.root);
-            run(&mut cmd)?;
-            if extra.is_empty() {
-                run(cargo().args(["test", "--workspace", "--doc"]).current_dir(&self.root))?;
-            }
-        } else {
-            run(cargo().args(["test", "--workspace", "--no-fail-fast"]).args(extra).current_dir(&self.root))?;
-        }
-        eprintln!("==> all tests passed in {:.0?}", started.elapsed());
-        Ok(())
-    }
-
-    /// Formatting and clippy, warnings denied.
-    pub fn lint(&self) -> Result<()> {
-        run(cargo().args(["fmt", "--all", "--check"]).current_dir(&self.root))?;
-        run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]).current_dir(&self.root))
-    }
+/// Build the `helmdeck` binary and return its path.
+pub fn build_helmdeck(ws: &Workspace, release: bool) -> Result<PathBuf> {
+    let profile = if release { "release" } else { "dev" };
+    step(&format!("building helmdeck ({profile})"), || {
+        Ok(ws.build_binary("helmdeck", "helmdeck", profile, Progress::Shown)?)
+    })
 }
 
-/// `cargo` as invoked by the user (the same toolchain).
-pub fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+/// Run `helmdeck serve` in the foreground until it exits.
+pub fn serve(helmdeck: &Path, data_dir: Option<&Path>, listen: Option<&str>) -> Result<()> {
+    let mut cmd = Command::new(helmdeck);
+    if let Some(dir) = data_dir {
+        cmd.arg("--data-dir").arg(dir);
+    }
+    cmd.arg("serve");
+    if let Some(addr) = listen {
+        cmd.args(["--listen", addr]);
+    }
+    eprintln!("==> starting helmdeck serve (Ctrl-C stops it)");
+    eprintln!("    token for the API: {} token issue --subject you", helmdeck.display());
+    run(&mut cmd)
 }
 
-fn has_nextest() -> bool {
-    cargo().args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success())
+/// Every test: unit, integration, end-to-end and doc tests.
+pub fn test(ws: &Workspace, extra: &[String]) -> Result<()> {
+    let started = Instant::now();
+    if has_nextest(ws) {
+        run(ws.cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]).args(extra))?;
+        if extra.is_empty() {
+            run(ws.cargo().args(["test", "--workspace", "--doc"]))?;
+        }
+    } else {
+        run(ws.cargo().args(["test", "--workspace", "--no-fail-fast"]).args(extra))?;
+    }
+    eprintln!("==> all tests passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// Formatting and clippy, warnings denied.
+pub fn lint(ws: &Workspace) -> Result<()> {
+    run(ws.cargo().args(["fmt", "--all", "--check"]))?;
+    run(ws.cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))
+}
+
+fn has_nextest(ws: &Workspace) -> bool {
+    ws.cargo().args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success())
 }
 
 /// Run a command, failing with its command line when it fails.

@@ -8,6 +8,7 @@ use crate::fixture::{self, TOOL};
 use crate::report::{Entry, Target, Unit};
 use crate::sample::sample;
 use anyhow::Result;
+use helmdeck::sessions::SessionSlot;
 use helmdeck::app::Helmdeck;
 use helmdeck::caps::{CallInfo, CapsContext};
 use helmdeck::dispatch::CallRequest;
@@ -42,7 +43,8 @@ async fn invoke(app: &Arc<Helmdeck>, ctx: &Context) -> Result<Entry> {
         grants: pack.grants.clone(),
     });
     let op = || async {
-        let caps = CapsContext { call: call.clone(), services: app.services.clone() };
+        let session = Arc::new(SessionSlot::new(app.services.sessions.clone(), "bench", None));
+        let caps = CapsContext { call: call.clone(), services: app.services.clone(), session };
         let operation = Operation::Call { tool, input: &input };
         Ok(app.engine.invoke(pack.linked(), pack.limits, caps, operation).await.result?)
     };
@@ -67,7 +69,6 @@ async fn dispatch(app: &Arc<Helmdeck>, ctx: &Context) -> Result<Entry> {
             input: input.clone(),
             actor: "bench".into(),
             via: "bench".into(),
-            session: None,
         };
         app.dispatcher.call(request).await.map_err(|failure| anyhow::Error::new(failure.error))
     };

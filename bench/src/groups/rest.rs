@@ -112,6 +112,7 @@ async fn native_stats(State(version): State<Arc<String>>, body: Bytes) -> Respon
             pack: "text".into(),
             tool: "stats".into(),
             version: version.to_string(),
+            session_id: None,
             duration_ms: started.elapsed().as_secs_f64() * 1e3,
             output,
         })

@@ -1,9 +1,11 @@
-//! Installed packs on disk: `<packs-dir>/<name>/<version>/` holding the
-//! manifest and the component. Writes go to a temporary directory first and
-//! are renamed into place, so a crash never leaves a half-written pack.
+//! Installed packs on disk: `<packs-dir>/<name>/<version>/`, a pack
+//! directory holding the manifest and the component. Writes go to a staging
+//! directory first and are renamed into place
+//! ([`helmdeck_marketplace::write_pack_dir`]), so a crash never leaves a
+//! half-written pack.
 
 use crate::{Error, Result};
-use helmdeck_marketplace::{Digest, MANIFEST_FILE, Manifest};
+use helmdeck_marketplace::{Digest, MANIFEST_FILE, Manifest, write_pack_dir};
 use std::path::{Path, PathBuf};
 
 /// The directory of installed packs.
@@ -25,28 +27,8 @@ impl PackFiles {
     /// Write `manifest` and `component` for a pack version, replacing any
     /// previous copy of that version atomically. Blocking.
     pub fn write(&self, manifest: &Manifest, component: &[u8]) -> Result<()> {
-        let io = |e: std::io::Error| Error::internal(format!("could not write pack `{}`: {e}", manifest.name));
-        let parent = self.root.join(&manifest.name);
-        std::fs::create_dir_all(&parent).map_err(io)?;
-        let staging = parent.join(format!(".staging-{}", uuid::Uuid::now_v7().simple()));
-        std::fs::create_dir(&staging).map_err(io)?;
-        let written = std::fs::write(staging.join(MANIFEST_FILE), manifest.to_yaml())
-            .and_then(|()| std::fs::write(staging.join(&manifest.component.file), component));
-        if let Err(e) = written {
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(io(e));
-        }
-        let target = self.dir(&manifest.name, &manifest.version);
-        let retired = parent.join(format!(".retired-{}", uuid::Uuid::now_v7().simple()));
-        let had_previous = target.exists();
-        if had_previous {
-            std::fs::rename(&target, &retired).map_err(io)?;
-        }
-        std::fs::rename(&staging, &target).map_err(io)?;
-        if had_previous {
-            let _ = std::fs::remove_dir_all(&retired);
-        }
-        Ok(())
+        write_pack_dir(&self.dir(&manifest.name, &manifest.version), manifest, component)
+            .map_err(|e| Error::internal(format!("could not write pack `{}`: {e}", manifest.name)))
     }
 
     /// Read a pack version back and check the component against `digest`:
@@ -56,7 +38,8 @@ impl PackFiles {
         let io = |what: &Path, e: std::io::Error| Error::internal(format!("could not read `{}`: {e}", what.display()));
         let manifest_path = dir.join(MANIFEST_FILE);
         let text = std::fs::read_to_string(&manifest_path).map_err(|e| io(&manifest_path, e))?;
-        let manifest = Manifest::from_yaml(&text).map_err(|e| Error::internal(format!("installed pack `{name}` {version}: {e}")))?;
+        let manifest = Manifest::from_yaml(&text)
+            .map_err(|e| Error::internal(format!("installed pack `{name}` {version}: {e}")))?;
         let component_path = dir.join(&manifest.component.file);
         let component = std::fs::read(&component_path).map_err(|e| io(&component_path, e))?;
         let found = Digest::of(&component);
@@ -87,7 +70,8 @@ mod tests {
     use super::*;
 
     fn manifest(version: &str) -> Manifest {
-        Manifest::from_yaml(&format!("name: p\nversion: {version}\ndescription: d\ncomponent:\n  file: p.wasm\n")).unwrap()
+        Manifest::from_yaml(&format!("name: p\nversion: {version}\ndescription: d\ncomponent:\n  file: p.wasm\n"))
+            .unwrap()
     }
 
     #[test]
@@ -114,7 +98,8 @@ mod tests {
         files.remove("p", &semver::Version::new(1, 0, 0)).unwrap();
         assert!(!dir.path().join("p/1.0.0").exists());
         assert!(dir.path().join("p/2.0.0/p.wasm").exists());
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("p")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let leftovers: Vec<_> =
+            std::fs::read_dir(dir.path().join("p")).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(leftovers, vec![std::ffi::OsString::from("2.0.0")]);
     }
 }
