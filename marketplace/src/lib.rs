@@ -21,7 +21,7 @@ pub use capability::{Capability, CapabilityScope, FsAccess};
 pub use catalog::{CATALOG_FILE, CATALOG_VERSION, Catalog, CatalogError, CatalogPack, CatalogVersion, resolve_url};
 pub use digest::{Digest, sha256_hex};
 pub use example::Example;
-pub use manifest::{ComponentRef, Limits, MANIFEST_FILE, Manifest, ManifestError};
+pub use manifest::{ComponentRef, Limits, MANIFEST_FILE, Manifest, ManifestError, is_pack_name};
 pub use publish::{CatalogMeta, PackSource, PublishError, Published, publish, sign_manifest};
 pub use signing::{KeyId, PublicKey, SigningError, SigningKey, signature_file_name};
 pub use trust::{SignatureMaterial, TrustPolicy, TrustRoot, VerifiedSignature, VerifyError};

@@ -140,8 +140,8 @@ impl Manifest {
     }
 }
 
-/// `^[a-z][a-z0-9_-]{0,31}$`.
-pub(crate) fn is_pack_name(name: &str) -> bool {
+/// Whether `name` is a valid pack name: `^[a-z][a-z0-9_-]{0,31}$`.
+pub fn is_pack_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some('a'..='z'))
         && name.len() <= 32

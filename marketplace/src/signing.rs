@@ -6,7 +6,6 @@
 
 use crate::Digest;
 use base64::Engine as _;
-use sigstore::crypto::signing_key::KeyPair as _;
 use sigstore::crypto::signing_key::ecdsa::ECDSAKeys;
 use sigstore::crypto::{CosignVerificationKey, Signature, SigningScheme};
 use std::fmt;

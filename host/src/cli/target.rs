@@ -82,16 +82,19 @@ impl Remote {
             })?;
         let keys = TokenKeys::load_or_create(config.jwt_secret.as_deref(), &paths.jwt_secret)?;
         let token = keys.issue("cli", &[Scope::Admin].into(), Duration::from_secs(600))?;
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .map_err(|e| Error::internal(format!("HTTP client: {e}")))?;
+        let client =
+            reqwest::Client::builder().no_proxy().build().map_err(|e| Error::internal(format!("HTTP client: {e}")))?;
         Ok(Remote { url: info.url, client, token })
     }
 
     /// Send a request to `path` (under the server's base URL) and decode the
     /// JSON answer; the server's error shape comes back as that [`Error`].
-    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> Result<serde_json::Value> {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value> {
         let mut request = self.client.request(method, format!("{}{path}", self.url)).bearer_auth(&self.token);
         if let Some(body) = body {
             request = request.json(&body);
