@@ -1,11 +1,10 @@
-//! Building the packs under `packs/` into installable pack directories, and
-//! installing them.
+//! Building the packs under `packs/` into installable pack directories
+//! (`cargo xtask publish` signs them into the bundled catalog).
 
 use crate::workspace::{Workspace, cargo, run, step};
 use anyhow::{Context, Result, bail};
 use helmdeck_marketplace::{Digest, MANIFEST_FILE, Manifest};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Cargo profile packs are built with (see the workspace `Cargo.toml`).
 pub const PACK_PROFILE: &str = "pack";
@@ -42,21 +41,6 @@ pub fn build_all(ws: &Workspace) -> Result<Vec<PathBuf>> {
         dirs.push(dir);
     }
     Ok(dirs)
-}
-
-/// Install each built pack directory, granting what its manifest requests.
-pub fn install_all(helmdeck: &Path, data_dir: Option<&Path>, dirs: &[PathBuf]) -> Result<()> {
-    step("installing the built-in packs", || {
-        for dir in dirs {
-            let mut cmd = Command::new(helmdeck);
-            if let Some(d) = data_dir {
-                cmd.arg("--data-dir").arg(d);
-            }
-            cmd.args(["pack", "install", "--yes"]).arg(dir).stdout(std::process::Stdio::null());
-            run(&mut cmd)?;
-        }
-        Ok(())
-    })
 }
 
 fn discover(packs: &Path) -> Result<Vec<PackCrate>> {

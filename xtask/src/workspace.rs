@@ -1,6 +1,7 @@
 //! Where things are (workspace root, target directory) and the cargo
 //! invocations the tasks share.
 
+use crate::publish::Bundle;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,13 +40,15 @@ impl Workspace {
         Ok(self.target.join(profile).join("helmdeck"))
     }
 
-    /// Run `helmdeck serve` in the foreground until it exits.
-    pub fn serve(&self, helmdeck: &Path, data_dir: Option<&Path>, listen: Option<&str>) -> Result<()> {
+    /// Run `helmdeck serve` in the foreground until it exits, with the
+    /// bundled catalog it installs (on a fresh data directory) or syncs the
+    /// built-in packs from.
+    pub fn serve(&self, helmdeck: &Path, data_dir: Option<&Path>, listen: Option<&str>, bundle: &Bundle) -> Result<()> {
         let mut cmd = Command::new(helmdeck);
         if let Some(dir) = data_dir {
             cmd.arg("--data-dir").arg(dir);
         }
-        cmd.arg("serve");
+        cmd.arg("serve").arg("--bundled-catalog").arg(&bundle.catalog).arg("--bundled-catalog-key").arg(&bundle.public_key);
         if let Some(addr) = listen {
             cmd.args(["--listen", addr]);
         }
