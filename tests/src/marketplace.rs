@@ -111,11 +111,11 @@ impl Host {
         let info = self.data.path().join("server.json");
         let deadline = Instant::now() + Duration::from_secs(180);
         loop {
-            if let Ok(text) = std::fs::read_to_string(&info) {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-                    self.url = v["url"].as_str().unwrap_or_default().to_owned();
-                    break;
-                }
+            if let Ok(text) = std::fs::read_to_string(&info)
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+            {
+                self.url = v["url"].as_str().unwrap_or_default().to_owned();
+                break;
             }
             if let Some(status) = self.server.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 panic!("helmdeck serve exited with {status}:\n{}", self.log());

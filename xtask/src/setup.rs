@@ -1,5 +1,6 @@
 //! Prerequisites a fresh Debian machine lacks, installed on demand: the
-//! wasm32-wasip2 Rust target, and the system packages the tests drive.
+//! wasm32-wasip2 Rust target, the system packages the tests drive, and the
+//! Python packages of the signature interoperability test.
 
 use crate::workspace::run;
 use anyhow::{Result, bail};
@@ -9,10 +10,29 @@ use std::process::Command;
 /// that proves each is present.
 const SYSTEM_PACKAGES: &[(&str, &str)] = &[("git", "git")];
 
+/// Python packages the tests use: an independent cosign implementation
+/// (`tests/interop/cosign_interop.py`) checks Helmdeck's signatures and keys.
+const PYTHON_PACKAGES: &[(&str, &str)] = &[("cryptography", "cryptography"), ("pynacl", "nacl")];
+
 /// Everything `run` and `test` need.
 pub fn ensure_all() -> Result<()> {
     ensure_wasm_target()?;
-    ensure_system_packages()
+    ensure_system_packages()?;
+    ensure_python_packages()
+}
+
+/// `python3 -m pip install` the [`PYTHON_PACKAGES`] that do not import.
+fn ensure_python_packages() -> Result<()> {
+    let missing: Vec<&str> = PYTHON_PACKAGES
+        .iter()
+        .filter(|(_, module)| Command::new("python3").args(["-c", &format!("import {module}")]).output().is_ok_and(|o| !o.status.success()))
+        .map(|(package, _)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("==> installing Python packages: {}", missing.join(" "));
+    run(Command::new("python3").args(["-m", "pip", "install", "--quiet"]).args(&missing))
 }
 
 /// `rustup target add wasm32-wasip2` when it is missing.

@@ -36,10 +36,10 @@ pub async fn run(config: Config, _args: ServeArgs) -> Result<ExitCode> {
     let listen = config.listen;
     let bundled = config.bundled_catalog.clone();
     let app = Helmdeck::open(config).await?;
-    if let Some(bundled) = &bundled {
-        if let Err(error) = app.marketplace.bootstrap(bundled).await {
-            tracing::error!(%error, "the bundled catalog could not be used; built-in packs were not installed");
-        }
+    if let Some(bundled) = &bundled
+        && let Err(error) = app.marketplace.bootstrap(bundled).await
+    {
+        tracing::error!(%error, "the bundled catalog could not be used; built-in packs were not installed");
     }
     let listener = tokio::net::TcpListener::bind(listen)
         .await

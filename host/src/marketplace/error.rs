@@ -4,14 +4,14 @@
 //! (`signature check failed`, `digest check failed`, ...).
 
 use crate::{Error, ErrorCode};
-use helmdeck_marketplace::{CatalogError, Digest, PublishError, SigningError, VerifyError};
+use helmdeck_marketplace::{Capability, CatalogError, Digest, PublishError, SigningError, VerifyError};
 
 /// A marketplace failure.
 #[derive(Debug, thiserror::Error)]
 pub enum MarketError {
     /// A downloaded file's SHA-256 differs from what the catalog or the signed manifest says.
     #[error("digest check failed: {what} has SHA-256 {actual}, but {expected_by} says {expected}; {advice}")]
-    Digest { what: String, actual: Digest, expected_by: String, expected: Digest, advice: &'static str },
+    Digest { what: String, actual: Digest, expected_by: &'static str, expected: Digest, advice: &'static str },
     /// The signed manifest is not the pack and version the catalog lists.
     #[error("catalog check failed: catalog `{catalog}` lists {listed}, but its signed manifest is {found}")]
     Mismatch { catalog: String, listed: String, found: String },
@@ -25,18 +25,8 @@ pub enum MarketError {
     #[error("version check failed: pack `{pack}` {version} needs Helmdeck {needed} or newer; this is {running}")]
     HostTooOld { pack: String, version: semver::Version, needed: semver::Version, running: &'static str },
     /// An upgrade would need capabilities nobody granted.
-    #[error(
-        "grant check failed: pack `{pack}` {version} requests {missing}, which {verb} not granted to the installed \
-         version; pass --grant {list} (REST: `grants`) to grant {them}"
-    )]
-    NewCapabilities {
-        pack: String,
-        version: semver::Version,
-        missing: String,
-        list: String,
-        verb: &'static str,
-        them: &'static str,
-    },
+    #[error("{}", new_capabilities(pack, version, missing))]
+    NewCapabilities { pack: String, version: String, missing: Vec<Capability> },
     /// No catalog (or not the named one) offers the pack.
     #[error("{0}")]
     NotOffered(String),
@@ -63,6 +53,18 @@ pub enum MarketError {
     Publish(#[from] PublishError),
     #[error(transparent)]
     Signing(#[from] SigningError),
+}
+
+fn new_capabilities(pack: &str, version: &str, missing: &[Capability]) -> String {
+    let names: Vec<&str> = missing.iter().map(|c| c.as_str()).collect();
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    let (verb, them) = if names.len() > 1 { ("were", "them") } else { ("was", "it") };
+    format!(
+        "grant check failed: pack `{pack}` {version} requests {}, which {verb} not granted to the installed version; \
+         pass --grant {} (REST: `grants`) to grant {them}",
+        quoted.join(", "),
+        names.join(",")
+    )
 }
 
 impl From<MarketError> for Error {

@@ -251,15 +251,15 @@ impl Marketplace {
     pub async fn install(&self, req: MarketInstall, progress: &dyn Progress) -> Result<MarketInstallReport> {
         let resolved = self.catalogs.resolve(&req.spec).await?;
         let installed = self.installed_versions(&req.spec.pack);
-        if let Some(newest) = installed.iter().max().filter(|v| **v > resolved.entry.version) {
-            if !req.allow_downgrade {
-                return Err(MarketError::Downgrade {
-                    pack: req.spec.pack.clone(),
-                    installed: newest.clone(),
-                    requested: resolved.entry.version.clone(),
-                }
-                .into());
+        if let Some(newest) = installed.iter().max().filter(|v| **v > resolved.entry.version)
+            && !req.allow_downgrade
+        {
+            return Err(MarketError::Downgrade {
+                pack: req.spec.pack.clone(),
+                installed: newest.clone(),
+                requested: resolved.entry.version.clone(),
             }
+            .into());
         }
         let verified = resolved.fetch_verified(&self.catalogs.fetcher, progress).await?;
         let grants = match req.grants {
@@ -378,19 +378,10 @@ impl Marketplace {
         }
         let verified = resolved.fetch_verified(&self.catalogs.fetcher, progress).await?;
         let requested: BTreeSet<Capability> = verified.signed.manifest.requested().collect();
-        let missing: Vec<&str> =
-            requested.iter().filter(|c| !previous.contains(c) && !extra.contains(c)).map(|c| c.as_str()).collect();
+        let missing: Vec<Capability> =
+            requested.iter().filter(|c| !previous.contains(c) && !extra.contains(c)).copied().collect();
         if !missing.is_empty() {
-            let plural = missing.len() > 1;
-            return Err(MarketError::NewCapabilities {
-                pack: spec.pack.clone(),
-                version: entry.version.clone(),
-                missing: missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
-                list: missing.join(","),
-                verb: if plural { "were" } else { "was" },
-                them: if plural { "them" } else { "it" },
-            }
-            .into());
+            return Err(MarketError::NewCapabilities { pack: spec.pack.clone(), version: entry.version.to_string(), missing }.into());
         }
         let grants = requested.into_iter().filter(|c| previous.contains(c) || extra.contains(c)).collect();
         self.install_verified(&resolved, verified, grants, actor, progress).await.map(Some)

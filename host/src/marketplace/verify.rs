@@ -94,7 +94,7 @@ impl Resolved {
             return Err(MarketError::Digest {
                 what: format!("the component the catalog lists for {subject}"),
                 actual: self.entry.component_sha256,
-                expected_by: "the signed manifest".into(),
+                expected_by: "the signed manifest",
                 expected: pinned,
                 advice: ADVICE_REPUBLISH,
             });
@@ -133,14 +133,14 @@ fn check_digest(
     bytes: &[u8],
     expected: Digest,
     what: impl FnOnce() -> String,
-    expected_by: &str,
+    expected_by: &'static str,
     advice: &'static str,
 ) -> Result<(), MarketError> {
     let actual = Digest::of(bytes);
     if actual == expected {
         return Ok(());
     }
-    Err(MarketError::Digest { what: what(), actual, expected_by: expected_by.to_owned(), expected, advice })
+    Err(MarketError::Digest { what: what(), actual, expected_by, expected, advice })
 }
 
 fn check_host_version(manifest: &Manifest) -> Result<(), MarketError> {

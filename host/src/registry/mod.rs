@@ -256,12 +256,12 @@ impl PackRegistry {
         }
         manifest.validate().map_err(|e| Error::invalid_input(e.to_string()))?;
         let digest = Digest::of(&component);
-        if let Some(pinned) = manifest.component.sha256 {
-            if pinned != digest {
-                return Err(Error::invalid_input(format!(
-                    "digest check failed: the component's SHA-256 is {digest}, but helmdeck-pack.yaml pins {pinned}"
-                )));
-            }
+        if let Some(pinned) = manifest.component.sha256
+            && pinned != digest
+        {
+            return Err(Error::invalid_input(format!(
+                "digest check failed: the component's SHA-256 is {digest}, but helmdeck-pack.yaml pins {pinned}"
+            )));
         }
         if let Some(extra) = grants.iter().find(|g| !manifest.capabilities.contains_key(g)) {
             return Err(Error::invalid_input(format!(
