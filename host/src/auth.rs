@@ -55,10 +55,9 @@ impl fmt::Display for Scope {
 impl FromStr for Scope {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Scope, String> {
-        Scope::ALL
-            .into_iter()
-            .find(|c| c.as_str() == s)
-            .ok_or_else(|| format!("unknown scope `{s}`; use {}", Scope::ALL.map(|s| s.as_str()).join(", ")))
+        Scope::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| {
+            format!("unknown scope `{s}`; use {}", Scope::ALL.map(|s| s.as_str()).join(", "))
+        })
     }
 }
 
@@ -172,7 +171,12 @@ impl TokenKeys {
             };
             Error::new(ErrorCode::AuthFailed, why)
         })?;
-        let scopes = data.claims.scope.split_whitespace().filter_map(|s| s.parse().ok()).collect();
+        let scopes = data
+            .claims
+            .scope
+            .split_whitespace()
+            .filter_map(|s| s.parse().ok())
+            .collect();
         Ok(Principal { subject: data.claims.sub, scopes })
     }
 }
@@ -225,9 +229,7 @@ mod tests {
     fn expired_tokens_are_refused_with_advice() {
         let now = unix_now();
         let claims = Claims { sub: "x".into(), scope: "admin".into(), iat: now - 100, exp: now - 1, jti: "j".into() };
-        let token =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&[7u8; 32]))
-                .unwrap();
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&[7u8; 32])).unwrap();
         let err = keys().verify(&token).unwrap_err();
         assert_eq!(err.code, ErrorCode::AuthFailed);
         assert!(err.message.contains("expired"));

@@ -136,10 +136,8 @@ impl Dispatcher {
             }),
             services: self.services.clone(),
         };
-        let invocation = self
-            .engine
-            .invoke(&pack.linked, pack.limits, caps, Operation::Call { tool: &tool.name, input: &input })
-            .await;
+        let invocation =
+            self.engine.invoke(&pack.linked, pack.limits, caps, Operation::Call { tool: &tool.name, input: &input }).await;
         let logs = Some((invocation.stdout, invocation.stderr));
         let output = match invocation.result {
             Ok(text) => text,
@@ -149,10 +147,7 @@ impl Dispatcher {
         let value: Value = match serde_json::from_str(&output) {
             Ok(v) => v,
             Err(e) => {
-                let err = Error::new(
-                    ErrorCode::SchemaMismatch,
-                    format!("`{qualified}` returned output that is not JSON: {e}"),
-                );
+                let err = Error::new(ErrorCode::SchemaMismatch, format!("`{qualified}` returned output that is not JSON: {e}"));
                 return (Err(err), logs);
             }
         };

@@ -81,6 +81,8 @@ fn a_pack_published_over_http_installs_upgrades_under_load_and_is_removed() {
     assert!(search.contains("mk-greeter") && search.contains("1.0.0") && search.contains("signed"), "{search}");
     let out = host.cli(&["pack", "install", "mk-greeter"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // The server streams its download progress to the CLI.
+    assert!(stderr(&out).contains("downloading mk-greeter 1.0.0 ("), "{}", stderr(&out));
     let rt = runtime();
     let (status, body) = rt.block_on(host.call("mk-greeter.greet", json!({"name": "Ada"})));
     assert_eq!((status, &body["output"]), (200, &json!({"greeting": "Hello, Ada!"})), "{body}");

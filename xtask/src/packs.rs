@@ -29,7 +29,8 @@ pub fn build_all(ws: &Workspace) -> Result<Vec<PathBuf>> {
     let out_root = ws.target.join("packs");
     let mut dirs = Vec::new();
     for c in crates {
-        let wasm = ws.target.join("wasm32-wasip2").join(PACK_PROFILE).join(format!("{}.wasm", c.crate_name.replace('-', "_")));
+        let wasm =
+            ws.target.join("wasm32-wasip2").join(PACK_PROFILE).join(format!("{}.wasm", c.crate_name.replace('-', "_")));
         let bytes = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
         let mut manifest = c.manifest;
         manifest.component.sha256 = Some(Digest::of(&bytes));

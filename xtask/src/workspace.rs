@@ -16,7 +16,8 @@ pub struct Workspace {
 impl Workspace {
     /// Find the root (this crate's parent) and cargo's target directory.
     pub fn locate() -> Result<Workspace> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("xtask has no parent directory")?.to_path_buf();
+        let root =
+            Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("xtask has no parent directory")?.to_path_buf();
         let output = cargo().args(["metadata", "--format-version", "1", "--no-deps"]).current_dir(&root).output()?;
         if !output.status.success() {
             bail!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr));
@@ -48,7 +49,11 @@ impl Workspace {
         if let Some(dir) = data_dir {
             cmd.arg("--data-dir").arg(dir);
         }
-        cmd.arg("serve").arg("--bundled-catalog").arg(&bundle.catalog).arg("--bundled-catalog-key").arg(&bundle.public_key);
+        cmd.arg("serve")
+            .arg("--bundled-catalog")
+            .arg(&bundle.catalog)
+            .arg("--bundled-catalog-key")
+            .arg(&bundle.public_key);
         if let Some(addr) = listen {
             cmd.args(["--listen", addr]);
         }

@@ -2,17 +2,24 @@
 //! and upgrades from them. The handlers call the same [`Marketplace`]
 //! methods as the CLI, so REST and CLI installs run the same checks.
 //!
+//! An install asked for with `Accept: application/x-ndjson` streams its
+//! progress as JSON lines (`{"event":"start","label","total"}`, `advance`,
+//! `finish`, `step`) and ends with `{"event":"done","report"}` or
+//! `{"event":"error","error"}`; the CLI draws its progress bar from them.
+//!
 //! [`Marketplace`]: crate::marketplace::Marketplace
 
 use super::auth::Caller;
 use super::error::{ApiError, parse_json_body};
 use crate::app::Helmdeck;
 use crate::auth::Scope;
-use crate::marketplace::{Grants, MarketInstall, MarketInstallReport, MarketListing, PackSpec, Quiet};
+use crate::marketplace::{Grants, MarketInstall, MarketListing, PackSpec, Progress, Quiet};
 use crate::{Error, Result};
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
 use helmdeck_marketplace::Capability;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -64,7 +71,12 @@ pub struct InstallBody {
 }
 
 /// `POST /api/v1/marketplace/install`: download, verify and hot-load a pack. Admin only.
-pub async fn install(State(app): AppState, caller: Caller, body: Bytes) -> Result<Json<MarketInstallReport>, ApiError> {
+pub async fn install(
+    State(app): AppState,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     caller.require(Scope::Admin)?;
     let body: InstallBody = parse_body(&body, "install request")?;
     let req = MarketInstall {
@@ -73,7 +85,46 @@ pub async fn install(State(app): AppState, caller: Caller, body: Bytes) -> Resul
         allow_downgrade: body.allow_downgrade,
         actor: caller.subject.clone(),
     };
-    Ok(Json(app.marketplace.install(req, &Quiet).await?))
+    let streaming = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains(NDJSON));
+    if !streaming {
+        return Ok(Json(app.marketplace.install(req, &Quiet).await?).into_response());
+    }
+    let (events, receiver) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    // The install runs to its end even if the client goes away: it is atomic either way.
+    tokio::spawn(async move {
+        let progress = EventProgress(events.clone());
+        let last = match app.marketplace.install(req, &progress).await {
+            Ok(report) => json!({ "event": "done", "report": report }),
+            Err(error) => json!({ "event": "error", "error": error }),
+        };
+        let _ = events.send(last);
+    });
+    let lines = futures::stream::unfold(receiver, |mut receiver| async move {
+        let event = receiver.recv().await?;
+        Some((Ok::<_, std::convert::Infallible>(format!("{event}\n")), receiver))
+    });
+    Ok(([(header::CONTENT_TYPE, NDJSON)], Body::from_stream(lines)).into_response())
+}
+
+/// The media type of streamed install progress.
+pub const NDJSON: &str = "application/x-ndjson";
+
+/// Progress sent as JSON events to a streaming response.
+struct EventProgress(tokio::sync::mpsc::UnboundedSender<Value>);
+
+impl Progress for EventProgress {
+    fn start(&self, label: &str, total: Option<u64>) {
+        let _ = self.0.send(json!({ "event": "start", "label": label, "total": total }));
+    }
+    fn advance(&self, bytes: u64) {
+        let _ = self.0.send(json!({ "event": "advance", "bytes": bytes }));
+    }
+    fn finish(&self) {
+        let _ = self.0.send(json!({ "event": "finish" }));
+    }
+    fn step(&self, what: &str) {
+        let _ = self.0.send(json!({ "event": "step", "what": what }));
+    }
 }
 
 /// Body of `POST /api/v1/marketplace/upgrade`.

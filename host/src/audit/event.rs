@@ -55,7 +55,9 @@ impl Decision {
 
     /// Parse a name written by [`Decision::as_str`].
     pub fn parse(name: &str) -> Option<Decision> {
-        [Decision::Allow, Decision::Deny].into_iter().find(|d| d.as_str() == name)
+        [Decision::Allow, Decision::Deny]
+            .into_iter()
+            .find(|d| d.as_str() == name)
     }
 }
 
@@ -81,7 +83,11 @@ impl Outcome {
 
     /// Parse a wire name written by [`Outcome::as_str`].
     pub fn parse(name: &str) -> Option<Outcome> {
-        if name == "ok" { Some(Outcome::Ok) } else { ErrorCode::parse(name).map(Outcome::Error) }
+        if name == "ok" {
+            Some(Outcome::Ok)
+        } else {
+            ErrorCode::parse(name).map(Outcome::Error)
+        }
     }
 }
 

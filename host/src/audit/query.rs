@@ -54,7 +54,10 @@ impl AuditQuery {
             limit @ 1..=Self::MAX_LIMIT => Ok(limit as usize),
             other => Err(StoreError::invalid(
                 "limit",
-                format!("{other} is out of range; ask for 1 to {} records", Self::MAX_LIMIT),
+                format!(
+                    "{other} is out of range; ask for 1 to {} records",
+                    Self::MAX_LIMIT
+                ),
             )),
         }
     }
@@ -94,6 +97,9 @@ impl AuditPage {
             Some(last) if more => Some(last.id.to_string()),
             _ => None,
         };
-        AuditPage { records, next_cursor }
+        AuditPage {
+            records,
+            next_cursor,
+        }
     }
 }

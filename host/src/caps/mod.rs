@@ -8,10 +8,10 @@
 pub mod artifacts;
 pub mod http;
 
-use crate::Error;
 use crate::artifacts::ArtifactStore;
 use crate::audit::{AuditEvent, AuditKind, AuditLog, Decision, Outcome};
 use crate::engine::{CallState, LinkError, wit};
+use crate::Error;
 use helmdeck_marketplace::{Capability, CapabilityScope};
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -87,14 +87,15 @@ pub async fn install(config: Config, args: InstallArgs) -> Result<ExitCode> {
     };
     let report = match Target::connect(config).await? {
         Target::Remote(r) => {
-            eprintln!("installing through the running server at {} ...", r.url);
+            eprintln!("installing through the running server at {}", r.url);
             let body = json!({
                 "pack": format!("{}@{}", pinned.pack, resolved.entry.version),
                 "catalog": resolved.catalog.name,
                 "grants": grants,
                 "allow_downgrade": args.allow_downgrade,
             });
-            r.send(Method::POST, "/api/v1/marketplace/install", Some(body)).await?
+            let bar = Bar::new();
+            r.stream("/api/v1/marketplace/install", body, |event| bar.show(event)).await?
         }
         Target::Local(app) => {
             let req = MarketInstall {

@@ -1,8 +1,11 @@
 //! Download progress on the terminal: an `indicatif` bar per download and a
-//! line per step; plain lines when stderr is not a terminal.
+//! line per step; plain lines when stderr is not a terminal. Local installs
+//! report to it directly; installs through a server stream their events.
 
 use crate::marketplace::Progress;
+use crate::{Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
 use std::sync::Mutex;
 
 /// A progress bar on stderr.
@@ -14,6 +17,25 @@ impl Bar {
     /// No download yet.
     pub fn new() -> Bar {
         Bar { current: Mutex::new(None) }
+    }
+
+    /// Show one event of a server's streamed install progress; the install's
+    /// result when the event is the last (`done` or `error`).
+    pub fn show(&self, event: Value) -> Option<Result<Value>> {
+        match event["event"].as_str() {
+            Some("start") => self.start(event["label"].as_str().unwrap_or("download"), event["total"].as_u64()),
+            Some("advance") => self.advance(event["bytes"].as_u64().unwrap_or(0)),
+            Some("finish") => self.finish(),
+            Some("step") => self.step(event["what"].as_str().unwrap_or("")),
+            Some("done") => return Some(Ok(event["report"].clone())),
+            Some("error") => {
+                return Some(Err(serde_json::from_value::<Error>(event["error"].clone()).unwrap_or_else(|_| {
+                    Error::internal(format!("the server reported an unreadable error: {event}"))
+                })));
+            }
+            _ => {}
+        }
+        None
     }
 
     fn with(&self, f: impl FnOnce(&mut Option<ProgressBar>)) {

@@ -12,11 +12,11 @@ mod imports;
 mod state;
 mod ticker;
 
-pub(crate) use bindings::helmdeck as wit;
 pub use cache::{CacheOutcome, CompiledCache};
 pub use config::{AllocatorKind, EngineConfig};
 pub use imports::{HOST_WIT_VERSION, ImportError, ImportSet};
 pub use state::{CallState, CapturedLog, GUEST_LOG_CAPACITY};
+pub(crate) use bindings::helmdeck as wit;
 
 use crate::caps::{self, CapsContext};
 use crate::{Error, ErrorCode};
@@ -166,13 +166,7 @@ impl PackEngine {
 
     /// Instantiate `pack` in a fresh store and run `op` under `limits`.
     /// Dropping the returned future cancels the call at the next epoch tick.
-    pub async fn invoke(
-        &self,
-        pack: &LinkedPack,
-        limits: CallLimits,
-        caps: CapsContext,
-        op: Operation<'_>,
-    ) -> Invocation {
+    pub async fn invoke(&self, pack: &LinkedPack, limits: CallLimits, caps: CapsContext, op: Operation<'_>) -> Invocation {
         let (state, stdout, stderr) = CallState::new(caps, limits.memory_bytes);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -231,8 +225,7 @@ impl Failure {
             Failure::Instantiate(e) => Error::internal(format!("the pack could not be instantiated: {e:#}")),
             Failure::Trap(e) => {
                 let last_words = stderr.text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-                let trap =
-                    e.downcast_ref::<wasmtime::Trap>().map(|t| t.to_string()).unwrap_or_else(|| format!("{e:#}"));
+                let trap = e.downcast_ref::<wasmtime::Trap>().map(|t| t.to_string()).unwrap_or_else(|| format!("{e:#}"));
                 let mut message = format!("the pack crashed: {trap}");
                 if !last_words.is_empty() {
                     message.push_str(&format!(" (its last output: {last_words})"));

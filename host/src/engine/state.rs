@@ -150,6 +150,7 @@ impl AsyncWrite for GuestLog {
     }
 }
 
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -381,7 +381,12 @@ impl Marketplace {
         let missing: Vec<Capability> =
             requested.iter().filter(|c| !previous.contains(c) && !extra.contains(c)).copied().collect();
         if !missing.is_empty() {
-            return Err(MarketError::NewCapabilities { pack: spec.pack.clone(), version: entry.version.to_string(), missing }.into());
+            return Err(MarketError::NewCapabilities {
+                pack: spec.pack.clone(),
+                version: entry.version.to_string(),
+                missing,
+            }
+            .into());
         }
         let grants = requested.into_iter().filter(|c| previous.contains(c) || extra.contains(c)).collect();
         self.install_verified(&resolved, verified, grants, actor, progress).await.map(Some)

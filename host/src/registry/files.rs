@@ -56,8 +56,7 @@ impl PackFiles {
         let io = |what: &Path, e: std::io::Error| Error::internal(format!("could not read `{}`: {e}", what.display()));
         let manifest_path = dir.join(MANIFEST_FILE);
         let text = std::fs::read_to_string(&manifest_path).map_err(|e| io(&manifest_path, e))?;
-        let manifest = Manifest::from_yaml(&text)
-            .map_err(|e| Error::internal(format!("installed pack `{name}` {version}: {e}")))?;
+        let manifest = Manifest::from_yaml(&text).map_err(|e| Error::internal(format!("installed pack `{name}` {version}: {e}")))?;
         let component_path = dir.join(&manifest.component.file);
         let component = std::fs::read(&component_path).map_err(|e| io(&component_path, e))?;
         let found = Digest::of(&component);
@@ -88,8 +87,7 @@ mod tests {
     use super::*;
 
     fn manifest(version: &str) -> Manifest {
-        Manifest::from_yaml(&format!("name: p\nversion: {version}\ndescription: d\ncomponent:\n  file: p.wasm\n"))
-            .unwrap()
+        Manifest::from_yaml(&format!("name: p\nversion: {version}\ndescription: d\ncomponent:\n  file: p.wasm\n")).unwrap()
     }
 
     #[test]
@@ -116,8 +114,7 @@ mod tests {
         files.remove("p", &semver::Version::new(1, 0, 0)).unwrap();
         assert!(!dir.path().join("p/1.0.0").exists());
         assert!(dir.path().join("p/2.0.0/p.wasm").exists());
-        let leftovers: Vec<_> =
-            std::fs::read_dir(dir.path().join("p")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("p")).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(leftovers, vec![std::ffi::OsString::from("2.0.0")]);
     }
 }

@@ -39,7 +39,10 @@ impl SqliteStore {
     /// schema up to date. Safe to call from several processes at once.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref();
-        Self::open_file(path).map_err(|source| StoreError::Open { path: path.to_owned(), source: Box::new(source) })
+        Self::open_file(path).map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
     }
 
     /// A fresh, private in-memory database with the current schema, gone when
@@ -48,14 +51,18 @@ impl SqliteStore {
         let mut conn = Connection::open_in_memory()?;
         configure(&conn)?;
         migrations::migrate(&mut conn)?;
-        Ok(SqliteStore { writer: Mutex::new(conn), reader: None })
+        Ok(SqliteStore {
+            writer: Mutex::new(conn),
+            reader: None,
+        })
     }
 
     fn open_file(path: &Path) -> Result<SqliteStore, StoreError> {
         let mut writer = Connection::open(path)?;
         configure(&writer)?;
         // WAL is a property of the file, kept across opens; setting it again is a no-op.
-        let mode: String = writer.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+        let mode: String =
+            writer.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(path = %path.display(), mode, "SQLite refused WAL mode; appends will block readers");
         }
@@ -63,7 +70,10 @@ impl SqliteStore {
         let reader = Connection::open(path)?;
         configure(&reader)?;
         reader.pragma_update(None, "query_only", true)?;
-        Ok(SqliteStore { writer: Mutex::new(writer), reader: Some(Mutex::new(reader)) })
+        Ok(SqliteStore {
+            writer: Mutex::new(writer),
+            reader: Some(Mutex::new(reader)),
+        })
     }
 
     fn write(&self) -> MutexGuard<'_, Connection> {
@@ -73,7 +83,11 @@ impl SqliteStore {
     }
 
     fn read(&self) -> MutexGuard<'_, Connection> {
-        self.reader.as_ref().unwrap_or(&self.writer).lock().unwrap_or_else(PoisonError::into_inner)
+        self.reader
+            .as_ref()
+            .unwrap_or(&self.writer)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -103,7 +117,11 @@ impl Store for SqliteStore {
         audit::query(&self.read(), query)
     }
 
-    fn read_audit_chain(&self, after_id: Option<i64>, limit: usize) -> Result<Vec<AuditRow>, StoreError> {
+    fn read_audit_chain(
+        &self,
+        after_id: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<AuditRow>, StoreError> {
         audit::read_chain(&self.read(), after_id, limit)
     }
 
