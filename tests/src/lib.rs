@@ -2,3 +2,4 @@
 //! `helmdeck` binary, real HTTP servers on 127.0.0.1 and real pack builds.
 
 pub mod marketplace;
+pub mod marketplace_bench;
