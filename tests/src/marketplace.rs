@@ -227,8 +227,10 @@ async fn serve_file(root: &Path, path: &str) -> (axum::http::StatusCode, Vec<u8>
 /// A pack directory (manifest + component) of `mk-greeter` at `version`,
 /// made the way `docs/writing-a-pack.md` says: `helmdeck pack new`, edit,
 /// `cargo build --release --target wasm32-wasip2`, copy the component
-/// beside the manifest. Its `greet` tool answers `"{greeting}, NAME!"`.
-pub fn greeter(parent: &Path, version: &str, greeting: &str) -> Result<PathBuf> {
+/// beside the manifest. Its `greet` tool answers `"{greeting}, NAME!"`;
+/// with `uses_http`, a name starting with `http` is fetched instead, so
+/// the component imports `helmdeck:host/http` (its manifest still requests nothing).
+pub fn greeter(parent: &Path, version: &str, greeting: &str, uses_http: bool) -> Result<PathBuf> {
     let dir = parent.join(format!("mk-greeter-{version}"));
     let sdk = workspace().join("sdk-guest");
     let out = Command::new(helmdeck())
@@ -244,6 +246,12 @@ pub fn greeter(parent: &Path, version: &str, greeting: &str) -> Result<PathBuf> 
     edit(&dir.join("helmdeck-pack.yaml"), "version: 0.1.0", &format!("version: {version}"))?;
     edit(&dir.join("helmdeck-pack.yaml"), "Hello, Ada!", &format!("{greeting}, Ada!"))?;
     edit(&dir.join("src/lib.rs"), "\"Hello, {}!\"", &format!("\"{greeting}, {{}}!\""))?;
+    if uses_http {
+        let fetch = "if input.name.starts_with(\"http\") {\n            \
+                     let status = helmdeck_sdk::http::Request::get(&input.name).send()?.status;\n            \
+                     return Ok(GreetOutput { greeting: status.to_string() });\n        }\n        Ok(GreetOutput";
+        edit(&dir.join("src/lib.rs"), "Ok(GreetOutput", fetch)?;
+    }
     // The workspace's lock file pins the same dependency versions, so the
     // shared target directory's builds of them are reused.
     std::fs::copy(workspace().join("Cargo.lock"), dir.join("Cargo.lock"))?;

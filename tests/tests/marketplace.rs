@@ -10,11 +10,13 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// `mk-greeter` 1.0.0 ("Hello") and 1.1.0 ("Howdy") built once, and two key pairs.
+/// `mk-greeter` 1.0.0 ("Hello"), 1.1.0 ("Howdy") and 1.2.0 (which imports
+/// `http` without requesting it) built once, and two key pairs.
 struct Fixture {
     dir: PathBuf,
     v1: PathBuf,
     v2: PathBuf,
+    with_http: PathBuf,
 }
 
 impl Fixture {
@@ -35,9 +37,10 @@ fn fixture() -> &'static Fixture {
             let prefix = dir.join(name).display().to_string();
             host.ok(&["key", "generate", "--output-key-prefix", &prefix]);
         }
-        let v1 = greeter(&dir, "1.0.0", "Hello").unwrap();
-        let v2 = greeter(&dir, "1.1.0", "Howdy").unwrap();
-        Fixture { dir, v1, v2 }
+        let v1 = greeter(&dir, "1.0.0", "Hello", false).unwrap();
+        let v2 = greeter(&dir, "1.1.0", "Howdy", false).unwrap();
+        let with_http = greeter(&dir, "1.2.0", "Hey", true).unwrap();
+        Fixture { dir, v1, v2, with_http }
     })
 }
 
@@ -246,6 +249,55 @@ fn each_refusal_names_the_failed_check_and_installs_nothing() {
     assert_eq!(installed(&host)["packs"][0]["version"], "1.1.0");
     host.ok(&["pack", "install", "mk-greeter@1.0.0", "--catalog", "genuine", "--allow-downgrade"]);
     assert_eq!(installed(&host)["packs"][0]["versions"], json!(["1.0.0"]));
+}
+
+#[test]
+fn capabilities_beyond_the_manifest_or_the_grants_are_refused() {
+    let f = fixture();
+    let work = tempfile::tempdir().unwrap();
+    let mut host = Host::new();
+    host.serve(&[], &[]);
+
+    // Signed, but the component imports `http`, which its manifest does not request.
+    let sneaky = work.path().join("sneaky");
+    publish(&host, &f.with_http, &sneaky, &f.key("publisher"));
+    host.ok(&["marketplace", "add", "sneaky", &sneaky.display().to_string(), "--key", &f.public("publisher")]);
+    let out = host.cli(&["pack", "install", "mk-greeter", "--yes"]);
+    assert!(!out.status.success(), "a component importing an unrequested capability was installed");
+    assert!(
+        stderr(&out).contains("imports `helmdeck:host/http") && stderr(&out).contains("not granted `http`"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(host.pack_files().is_empty() && installed(&host)["packs"] == json!([]));
+    host.ok(&["marketplace", "remove", "sneaky"]);
+
+    // Honest about it: the upgrade needs `http` granted explicitly.
+    let honest = work.path().join("honest-pack");
+    copy_dir(&f.with_http, &honest);
+    let manifest = honest.join("helmdeck-pack.yaml");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace("capabilities: {}", "capabilities:\n  http: {}");
+    std::fs::write(&manifest, text).unwrap();
+    let catalog = work.path().join("honest");
+    publish(&host, &f.v1, &catalog, &f.key("publisher"));
+    host.ok(&["marketplace", "add", "honest", &catalog.display().to_string(), "--key", &f.public("publisher")]);
+    host.ok(&["pack", "install", "mk-greeter"]);
+    publish(&host, &honest, &catalog, &f.key("publisher"));
+    let files_before = host.pack_files();
+    let out = host.cli(&["pack", "upgrade", "mk-greeter"]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("grant check failed") && stderr(&out).contains("--grant http"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(host.pack_files(), files_before);
+    host.ok(&["pack", "upgrade", "mk-greeter", "--grant", "http"]);
+    let list = installed(&host);
+    assert_eq!(
+        (&list["packs"][0]["version"], &list["packs"][0]["grants"]),
+        (&json!("1.2.0"), &json!({"http": {}})),
+        "{list}"
+    );
 }
 
 #[test]
