@@ -40,8 +40,10 @@ pub struct CatalogPack {
     /// The newest version's description, for search.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
+    /// The newest version's category, for search.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
+    /// The newest version's tags, for search.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
     /// Published versions, ascending.
@@ -52,6 +54,7 @@ pub struct CatalogPack {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogVersion {
+    /// The version; equal to the signed manifest's.
     pub version: semver::Version,
     /// URL of the manifest (`helmdeck-pack.yaml`), absolute or relative to the catalog.
     pub manifest: String,
@@ -86,10 +89,18 @@ pub enum CatalogError {
     #[error(
         "{CATALOG_FILE} has catalog_version {found}, but this Helmdeck reads version {CATALOG_VERSION}; upgrade Helmdeck"
     )]
-    Version { found: u32 },
+    Version {
+        /// The catalog's `catalog_version`.
+        found: u32,
+    },
     /// Parsed, but a value is unusable.
     #[error("{CATALOG_FILE}: `{field}` {problem}")]
-    Field { field: String, problem: String },
+    Field {
+        /// The field at fault (`packs.http.versions`).
+        field: String,
+        /// What is wrong with it.
+        problem: String,
+    },
 }
 
 impl Catalog {

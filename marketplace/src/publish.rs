@@ -17,11 +17,21 @@ use std::path::{Path, PathBuf};
 pub enum PublishError {
     /// A file could not be read or written.
     #[error("{action} `{path}`: {error}")]
-    Io { action: &'static str, path: PathBuf, error: std::io::Error },
+    Io {
+        /// What was attempted (`cannot read`).
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        error: std::io::Error,
+    },
+    /// The manifest is not valid.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    /// The catalog's index is not valid.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// The key could not be read or could not sign.
     #[error(transparent)]
     Signing(#[from] SigningError),
     /// The manifest pins a digest the component does not have.
@@ -29,7 +39,14 @@ pub enum PublishError {
         "digest check failed: `{component}` has SHA-256 {actual}, but the manifest pins {pinned}; rebuild, or update \
          `component.sha256` in {MANIFEST_FILE}"
     )]
-    Digest { component: PathBuf, actual: Digest, pinned: Digest },
+    Digest {
+        /// The component file.
+        component: PathBuf,
+        /// Its SHA-256.
+        actual: Digest,
+        /// What the manifest pins.
+        pinned: Digest,
+    },
     /// No key was given and there is no usable signature file.
     #[error("{0}")]
     Unsigned(String),
@@ -45,7 +62,9 @@ pub struct PackSource {
     /// Whether `manifest_bytes` are the file's own bytes (a signature made
     /// beside the file covers them).
     pub verbatim: bool,
+    /// Where the manifest was read from.
     pub manifest_path: PathBuf,
+    /// The component's bytes.
     pub component: Vec<u8>,
 }
 
@@ -127,15 +146,20 @@ pub fn sign_manifest(path: &Path, key: &SigningKey) -> Result<PathBuf, PublishEr
 /// Metadata for a catalog that does not exist yet.
 #[derive(Debug, Clone)]
 pub struct CatalogMeta {
+    /// The catalog's own name.
     pub name: String,
+    /// What it offers.
     pub description: String,
+    /// Who maintains it.
     pub maintainer: String,
 }
 
 /// What [`publish`] wrote.
 #[derive(Debug, Clone)]
 pub struct Published {
+    /// The pack's name.
     pub name: String,
+    /// The version entry added to the index.
     pub entry: CatalogVersion,
     /// The catalog's `index.yaml`.
     pub index: PathBuf,

@@ -75,18 +75,33 @@ impl VerifiedSignature {
 pub enum VerifyError {
     /// No signature material at all.
     #[error("signature check failed: {subject} is unsigned; the catalog must publish a signature for it")]
-    Unsigned { subject: String },
+    Unsigned {
+        /// What was to be verified (`pack \`x\` 1.0.0 from catalog \`c\``).
+        subject: String,
+    },
     /// The catalog has no usable trust root.
     #[error(
         "signature check failed: catalog `{catalog}` has no trusted key; add one with `helmdeck marketplace add {catalog} LOCATION --key cosign.pub`"
     )]
-    NoTrustRoot { catalog: String },
+    NoTrustRoot {
+        /// The catalog's local name.
+        catalog: String,
+    },
     /// Material present, but no root accepts it.
     #[error(
         "signature check failed: the signature of {subject} does not verify with the trusted {roots} of catalog \
          `{catalog}` ({reason}); the manifest was changed after signing, or signed with a key this catalog does not trust"
     )]
-    Rejected { subject: String, catalog: String, roots: String, reason: String },
+    Rejected {
+        /// What was to be verified.
+        subject: String,
+        /// The catalog's local name.
+        catalog: String,
+        /// The roots tried (`key sha256:…`).
+        roots: String,
+        /// Why each root refused.
+        reason: String,
+    },
 }
 
 /// The trust roots of one catalog.
@@ -94,6 +109,7 @@ pub enum VerifyError {
 pub struct TrustPolicy<'a> {
     /// The catalog's name (for messages and the signer string).
     pub catalog: &'a str,
+    /// Any one of these must accept the signature.
     pub roots: &'a [TrustRoot],
 }
 

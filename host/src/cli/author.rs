@@ -17,6 +17,7 @@ use zeroize::Zeroizing;
 /// The environment variables a signing-key password is read from, in order.
 pub const PASSWORD_VARS: [&str; 2] = ["HELMDECK_SIGNING_KEY_PASSWORD", "COSIGN_PASSWORD"];
 
+/// `helmdeck key …`.
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// Write a new ECDSA P-256 key pair: PREFIX.key (encrypted, mode 0600) and PREFIX.pub.
@@ -30,6 +31,7 @@ pub enum KeyCommand {
     },
 }
 
+/// Arguments of `helmdeck pack new`.
 #[derive(Debug, Args)]
 pub struct NewArgs {
     /// The pack's name (lower-case letters, digits, `-`, `_`).
@@ -42,6 +44,7 @@ pub struct NewArgs {
     sdk: Option<PathBuf>,
 }
 
+/// Arguments of `helmdeck pack sign`.
 #[derive(Debug, Args)]
 pub struct SignArgs {
     /// The pack directory or its helmdeck-pack.yaml (which must pin component.sha256).
@@ -51,6 +54,7 @@ pub struct SignArgs {
     key: PathBuf,
 }
 
+/// Arguments of `helmdeck pack verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The pack directory or its helmdeck-pack.yaml, with helmdeck-pack.yaml.sig beside it.
@@ -60,6 +64,7 @@ pub struct VerifyArgs {
     key: PathBuf,
 }
 
+/// Arguments of `helmdeck pack publish`.
 #[derive(Debug, Args)]
 pub struct PublishArgs {
     /// The pack directory (helmdeck-pack.yaml and its component).

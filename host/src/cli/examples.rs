@@ -11,6 +11,7 @@ use helmdeck_marketplace::Example;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
+/// Arguments of `helmdeck pack test`.
 #[derive(Debug, Args)]
 pub struct TestArgs {
     /// The installed pack (`text`, or `text@0.1.0`).

@@ -25,6 +25,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// Arguments of `helmdeck pack install`.
 #[derive(Debug, Args)]
 pub struct InstallArgs {
     /// `NAME` or `NAME@VERSION` from a catalog, or a path to a pack directory
@@ -44,6 +45,7 @@ pub struct InstallArgs {
     allow_downgrade: bool,
 }
 
+/// Arguments of `helmdeck pack upgrade`.
 #[derive(Debug, Args)]
 pub struct UpgradeArgs {
     /// The pack to upgrade; with none, every pack installed from a catalog.

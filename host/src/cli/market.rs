@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// `helmdeck marketplace …`.
 #[derive(Debug, Subcommand)]
 pub enum MarketCommand {
     /// Register a catalog (directory, index.yaml or HTTP(S) URL) and the key(s) its packs must be signed with.
@@ -39,6 +40,7 @@ pub enum MarketCommand {
     Remove { name: String },
 }
 
+/// Arguments of `helmdeck pack search` and `helmdeck marketplace list`.
 #[derive(Debug, Args)]
 pub struct SearchArgs {
     /// Only packs whose name, description, category or tags contain this.

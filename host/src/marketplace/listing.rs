@@ -10,6 +10,7 @@ use serde::Serialize;
 /// Every registered catalog and its packs.
 #[derive(Debug, Clone, Serialize)]
 pub struct MarketListing {
+    /// Every registered catalog, in registration order.
     pub catalogs: Vec<CatalogView>,
 }
 
@@ -18,27 +19,36 @@ pub struct MarketListing {
 pub struct CatalogView {
     /// The local name it is registered under.
     pub name: String,
+    /// The `index.yaml` URL.
     pub location: String,
     /// Its trust roots (`key sha256:…`).
     pub trust: Vec<String>,
     /// The catalog's own name, description and maintainer (from its index).
     pub title: Option<String>,
+    /// What the catalog says it offers.
     pub description: Option<String>,
+    /// Who maintains it.
     pub maintainer: Option<String>,
     /// Why the index could not be read, when it could not.
     pub error: Option<String>,
+    /// Its packs, by name.
     pub packs: Vec<OfferView>,
 }
 
 /// One pack a catalog offers, and whether it is installed.
 #[derive(Debug, Clone, Serialize)]
 pub struct OfferView {
+    /// The pack's name.
     pub name: String,
+    /// The newest version's description.
     pub description: String,
+    /// Its category, for search.
     pub category: Option<String>,
+    /// Its tags, for search.
     pub tags: Vec<String>,
     /// Published versions, ascending.
     pub versions: Vec<String>,
+    /// The newest published version.
     pub latest: String,
     /// What the newest version requests (from the index; install shows the signed manifest's).
     pub capabilities: Vec<Capability>,

@@ -34,8 +34,11 @@ use url::Url;
 /// What to install: `name`, `name@1.2.0`, optionally from one catalog.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackSpec {
+    /// The pack's name.
     pub pack: String,
+    /// An exact version; the newest when absent.
     pub version: Option<semver::Version>,
+    /// The catalog to take it from; any registered one that offers it when absent.
     pub catalog: Option<String>,
 }
 
@@ -70,7 +73,9 @@ pub enum Grants {
 /// An install from a catalog.
 #[derive(Debug, Clone)]
 pub struct MarketInstall {
+    /// What to install.
     pub spec: PackSpec,
+    /// What to grant it.
     pub grants: Grants,
     /// Install even when a newer version is installed.
     pub allow_downgrade: bool,
@@ -81,6 +86,7 @@ pub struct MarketInstall {
 /// What an install or upgrade from a catalog did.
 #[derive(Debug, Clone, Serialize)]
 pub struct MarketInstallReport {
+    /// The catalog it came from.
     pub catalog: String,
     /// The verified signer (`builtin/key sha256:…`).
     pub signer: String,
@@ -88,6 +94,7 @@ pub struct MarketInstallReport {
     pub source: String,
     /// Versions of the same major this install replaced.
     pub retired: Vec<String>,
+    /// What the registry did.
     #[serde(flatten)]
     pub install: InstallReport,
 }
@@ -95,12 +102,16 @@ pub struct MarketInstallReport {
 /// The outcome of upgrading one pack.
 #[derive(Debug, Clone, Serialize)]
 pub struct UpgradeOutcome {
+    /// The pack.
     pub name: String,
+    /// The version installed before.
     pub from: String,
     /// `upgraded`, `up-to-date`, `skipped` or `failed`.
     pub status: &'static str,
+    /// Why it failed or was skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// What the upgrade installed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<MarketInstallReport>,
 }
@@ -116,6 +127,7 @@ pub struct Catalogs {
 
 /// Catalogs and the installs made from them.
 pub struct Marketplace {
+    /// The registered catalogs (usable without a host: the CLI's view).
     pub catalogs: Catalogs,
     registry: Arc<PackRegistry>,
 }

@@ -15,17 +15,22 @@ use url::Url;
 /// A catalog version resolved for install: which catalog, where, what.
 #[derive(Debug, Clone)]
 pub struct Resolved {
+    /// The catalog offering it.
     pub catalog: CatalogConfig,
     /// The catalog's `index.yaml` URL (relative URLs resolve against it).
     pub index_url: Url,
+    /// The pack's name.
     pub pack: String,
+    /// The catalog's entry for the version.
     pub entry: CatalogVersion,
 }
 
 /// A manifest whose signature verified.
 #[derive(Debug, Clone)]
 pub struct SignedManifest {
+    /// The manifest, parsed from the verified bytes.
     pub manifest: Manifest,
+    /// Who signed it.
     pub signature: VerifiedSignature,
     /// Where the manifest came from (recorded as the install's source).
     pub url: Url,
@@ -33,7 +38,9 @@ pub struct SignedManifest {
 
 /// A pack version ready for [`crate::registry::PackRegistry::install`].
 pub struct VerifiedPack {
+    /// The verified manifest.
     pub signed: SignedManifest,
+    /// The component's bytes, checked against the signed pin.
     pub component: Vec<u8>,
 }
 
