@@ -149,7 +149,7 @@ pub fn api_routes() -> Vec<Route> {
             handler: post(marketplace::install),
             doc: OperationDoc {
                 operation_id: "installFromMarketplace",
-                summary: "Download a pack from a catalog, verify its signature and digests, and hot-load it (admin)",
+                summary: "Download a pack from a catalog, verify its signature and digests, and hot-load it (admin); with `Accept: application/x-ndjson` the progress streams as JSON lines ending in `done` or `error`",
                 scope: Scope::Admin,
                 request: Some(json!({
                     "type": "object",
