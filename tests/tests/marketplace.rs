@@ -397,6 +397,15 @@ fn signatures_interoperate_with_an_independent_cosign_implementation() {
     let manifest = published.join("helmdeck-pack.yaml").display().to_string();
     let ours = published.join("helmdeck-pack.yaml.sig").display().to_string();
 
+    // `helmdeck key generate` keeps the private key to its owner.
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(f.key("publisher")).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(
+        std::fs::read_to_string(f.key("publisher"))
+            .unwrap()
+            .starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----")
+    );
+
     // Ours verifies there.
     let out = python_interop(&["verify", &f.public("publisher"), &manifest, &ours]);
     assert!(out.status.success(), "{}", stderr(&out));
