@@ -28,8 +28,9 @@ use std::process::ExitCode;
 /// Arguments of `helmdeck pack install`.
 #[derive(Debug, Args)]
 pub struct InstallArgs {
-    /// `NAME` or `NAME@VERSION` from a catalog, or a path to a pack directory
-    /// (anything with a `/`, such as `./my-pack`) for an unsigned development install.
+    /// `NAME` or `NAME@VERSION` from a catalog, or a pack directory (a path with a `/`,
+    /// such as `./my-pack`, or a directory here holding helmdeck-pack.yaml) for an
+    /// unsigned development install.
     pack: String,
     /// The catalog to install from, when several offer the pack.
     #[arg(long)]
@@ -58,9 +59,15 @@ pub struct UpgradeArgs {
     yes: bool,
 }
 
-/// Whether `text` names a directory or manifest rather than a catalog pack.
+/// Whether `text` names a directory or manifest rather than a catalog pack:
+/// it looks like a path, or it is a directory holding a manifest.
 fn is_path(text: &str) -> bool {
-    text.contains('/') || text.contains('\\') || text == "." || text == ".." || text.ends_with(".yaml")
+    text.contains('/')
+        || text.contains('\\')
+        || text == "."
+        || text == ".."
+        || text.ends_with(".yaml")
+        || Path::new(text).join(MANIFEST_FILE).is_file()
 }
 
 /// `helmdeck pack install`.
