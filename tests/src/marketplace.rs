@@ -39,9 +39,12 @@ pub fn helmdeck() -> &'static Path {
 }
 
 fn build_helmdeck() -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("helmdeck-market-e2e-{}", std::process::id()));
+    let dir = workspace_target().join("helmdeck-market-e2e");
     std::fs::create_dir_all(&dir)?;
     let copy = dir.join("helmdeck");
+    // Copied under a private name and renamed over the last run's: a test
+    // process still running that one keeps its file.
+    let staging = dir.join(format!("helmdeck.{}", std::process::id()));
     for _ in 0..3 {
         let out = cargo()
             .args(["build", "--package", "helmdeck", "--bin", "helmdeck", "--message-format=json"])
@@ -56,9 +59,10 @@ fn build_helmdeck() -> Result<PathBuf> {
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .find_map(|m| m["executable"].as_str().map(PathBuf::from))
             .context("cargo reported no helmdeck executable")?;
-        std::fs::copy(&built, &copy)?;
+        std::fs::copy(&built, &staging)?;
         // Another checkout may have rebuilt it between cargo and the copy.
-        if Command::new(&copy).args(["marketplace", "--help"]).output()?.status.success() {
+        if Command::new(&staging).args(["marketplace", "--help"]).output()?.status.success() {
+            std::fs::rename(&staging, &copy)?;
             return Ok(copy);
         }
     }
