@@ -1,6 +1,6 @@
 //! Assembling a Helmdeck instance from its [`Config`]: the store, the audit
 //! log, the egress guard and HTTP client, the artifact store, the engine, the
-//! registry and the dispatcher. `serve`, the CLI's local commands, the tests
+//! registry, the marketplace and the dispatcher. `serve`, the CLI's local commands, the tests
 //! and the benchmarks all start here, so they run the same parts.
 
 use crate::artifacts::{ArtifactStore, FsBlobStore};
@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::engine::PackEngine;
 use crate::guard::{EgressGuard, Resolver, SystemResolver};
+use crate::marketplace::Marketplace;
 use crate::registry::{PackFiles, PackRegistry};
 use crate::sessions::Sessions;
 use crate::store::{SqliteStore, Store};
@@ -26,6 +27,8 @@ pub struct Helmdeck {
     pub engine: Arc<PackEngine>,
     pub services: Arc<HostServices>,
     pub registry: Arc<PackRegistry>,
+    /// Registered catalogs and installs from them.
+    pub marketplace: Marketplace,
     pub dispatcher: Dispatcher,
     pub tokens: TokenKeys,
 }
@@ -60,9 +63,13 @@ impl Helmdeck {
         }
         let services = Arc::new(HostServices { audit: audit.clone(), http, artifacts, sessions });
         let engine = Arc::new(PackEngine::new(config.engine.clone(), &paths.component_cache)?);
-        let registry = Arc::new(PackRegistry::new(engine.clone(), services.clone(), store.clone(), PackFiles::new(&paths.packs)));
+        let registry = Arc::new(
+            PackRegistry::new(engine.clone(), services.clone(), store.clone(), PackFiles::new(&paths.packs))
+                .requiring_signatures(config.require_signed),
+        );
         registry.load_installed().await?;
+        let marketplace = Marketplace::new(&paths.marketplace, registry.clone())?;
         let dispatcher = Dispatcher::new(registry.clone(), engine.clone(), services.clone());
-        Ok(Arc::new(Helmdeck { config, store, audit, engine, services, registry, dispatcher, tokens }))
+        Ok(Arc::new(Helmdeck { config, store, audit, engine, services, registry, marketplace, dispatcher, tokens }))
     }
 }

@@ -32,6 +32,20 @@ pub struct Config {
     /// The JWT signing secret from `HELMDECK_JWT_SECRET`; when absent one is
     /// generated on first start into the data directory.
     pub jwt_secret: Option<String>,
+    /// Refuse installs without a verified signature (`HELMDECK_REQUIRE_SIGNED=1`).
+    pub require_signed: bool,
+    /// The catalog of built-in packs `serve` registers as `builtin` and
+    /// installs from on a fresh data directory, with its trusted key.
+    pub bundled_catalog: Option<BundledCatalog>,
+}
+
+/// Where the built-in packs are published and who signs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundledCatalog {
+    /// A catalog directory, `index.yaml` path or HTTP(S) URL.
+    pub location: String,
+    /// The publisher's public key (PEM file, `cosign.pub`).
+    pub key: PathBuf,
 }
 
 /// The optional TOML file (`--config FILE`, `HELMDECK_CONFIG`). Every key is
@@ -50,6 +64,12 @@ pub struct FileConfig {
     /// Time per call when a manifest says nothing, in milliseconds.
     pub default_timeout_ms: Option<u64>,
     pub max_artifact_bytes: Option<u64>,
+    /// Same as `HELMDECK_REQUIRE_SIGNED`.
+    pub require_signed: Option<bool>,
+    /// Same as `HELMDECK_BUNDLED_CATALOG`.
+    pub bundled_catalog: Option<String>,
+    /// Same as `HELMDECK_BUNDLED_CATALOG_KEY`.
+    pub bundled_catalog_key: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -68,6 +88,9 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
     pub egress_allowlist: Option<String>,
     pub jwt_secret: Option<String>,
+    pub require_signed: Option<bool>,
+    pub bundled_catalog: Option<String>,
+    pub bundled_catalog_key: Option<PathBuf>,
 }
 
 impl Config {
@@ -91,6 +114,19 @@ impl Config {
         if let Some(ms) = file.default_timeout_ms {
             engine.default_timeout = Duration::from_millis(ms.max(1)).min(engine.max_timeout);
         }
+        let bundled_catalog = match (
+            overrides.bundled_catalog.or(file.bundled_catalog),
+            overrides.bundled_catalog_key.or(file.bundled_catalog_key),
+        ) {
+            (Some(location), Some(key)) => Some(BundledCatalog { location, key }),
+            (None, None) => None,
+            _ => {
+                return Err(Error::invalid_input(
+                    "HELMDECK_BUNDLED_CATALOG and HELMDECK_BUNDLED_CATALOG_KEY must be set together: a catalog is \
+                     only installed from with the key that signs it",
+                ));
+            }
+        };
         Ok(Config {
             data_dir,
             listen,
@@ -99,6 +135,8 @@ impl Config {
             http: HttpLimits::default(),
             max_artifact_bytes: file.max_artifact_bytes.unwrap_or(crate::artifacts::DEFAULT_MAX_ARTIFACT_BYTES),
             jwt_secret: overrides.jwt_secret,
+            require_signed: overrides.require_signed.or(file.require_signed).unwrap_or(false),
+            bundled_catalog,
         })
     }
 
@@ -142,6 +180,8 @@ pub struct DataPaths {
     pub jwt_secret: PathBuf,
     /// Written by a running `serve`: where it listens (the CLI talks to it).
     pub server_info: PathBuf,
+    /// Registered catalogs, their trusted keys and cached indexes.
+    pub marketplace: PathBuf,
 }
 
 impl DataPaths {
@@ -156,6 +196,7 @@ impl DataPaths {
             sessions: root.join("sessions"),
             jwt_secret: root.join("jwt.secret"),
             server_info: root.join("server.json"),
+            marketplace: root.join("marketplace"),
         }
     }
 

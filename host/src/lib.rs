@@ -4,7 +4,7 @@
 //!
 //! One folder per concern: `engine` (wasmtime), `caps` (the only place side
 //! effects happen), `guard` (egress policy), `audit`, `store`, `registry`
-//! (installed packs), `dispatch` (one call end to end), `api` (axum
+//! (installed packs), `marketplace` (signed catalogs), `dispatch` (one call end to end), `api` (axum
 //! routers), `cli`. [`app::Helmdeck`] assembles them from a [`config::Config`].
 
 pub mod api;
@@ -19,6 +19,7 @@ pub mod dispatch;
 pub mod engine;
 pub mod error;
 pub mod guard;
+pub mod marketplace;
 pub mod registry;
 pub mod sessions;
 pub mod store;

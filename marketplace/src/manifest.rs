@@ -2,7 +2,7 @@
 //! it runs (pinned by digest), what it may touch, and its limits. A signature
 //! over the manifest therefore binds code and requested permissions together.
 
-use crate::{Capability, CapabilityScope, Digest};
+use crate::{Capability, CapabilityScope, Digest, Example};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -73,21 +73,6 @@ pub struct Limits {
     pub timeout_ms: Option<u64>,
 }
 
-/// One example call of a tool.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Example {
-    /// What the example shows.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// The tool input.
-    pub input: serde_json::Value,
-    /// Every key here must appear with the same value in the output
-    /// (recursively for objects).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected_output_subset: Option<serde_json::Value>,
-}
-
 /// A manifest that cannot be used, with the field at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -102,8 +87,7 @@ pub enum ManifestError {
 impl Manifest {
     /// Parse and validate YAML.
     pub fn from_yaml(text: &str) -> Result<Manifest, ManifestError> {
-        let manifest: Manifest =
-            serde_norway::from_str(text).map_err(|e| ManifestError::Parse(e.to_string()))?;
+        let manifest: Manifest = serde_norway::from_str(text).map_err(|e| ManifestError::Parse(e.to_string()))?;
         manifest.validate()?;
         Ok(manifest)
     }
@@ -127,8 +111,16 @@ impl Manifest {
             return Err(field("description", "must not be empty".into()));
         }
         let file = &self.component.file;
-        if file.is_empty() || file.contains('/') || file.contains('\\') || file.starts_with('.') || !file.ends_with(".wasm") {
-            return Err(field("component.file", format!("`{file}` must be a plain `.wasm` file name next to the manifest")));
+        if file.is_empty()
+            || file.contains('/')
+            || file.contains('\\')
+            || file.starts_with('.')
+            || !file.ends_with(".wasm")
+        {
+            return Err(field(
+                "component.file",
+                format!("`{file}` must be a plain `.wasm` file name next to the manifest"),
+            ));
         }
         for (cap, scope) in &self.capabilities {
             scope.check(*cap).map_err(|problem| field(&format!("capabilities.{cap}"), problem))?;
@@ -148,8 +140,8 @@ impl Manifest {
     }
 }
 
-/// `^[a-z][a-z0-9_-]{0,31}$`.
-fn is_pack_name(name: &str) -> bool {
+/// Whether `name` is a valid pack name: `^[a-z][a-z0-9_-]{0,31}$`.
+pub fn is_pack_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some('a'..='z'))
         && name.len() <= 32

@@ -19,6 +19,8 @@
 pub mod api;
 pub mod cli;
 pub mod http_fixture;
+pub mod marketplace;
+pub mod marketplace_bench;
 pub mod prebuilt;
 pub mod server;
 

@@ -5,6 +5,7 @@
 
 mod bench;
 mod packs;
+mod publish;
 mod setup;
 mod workspace;
 
@@ -24,7 +25,19 @@ enum Command {
     /// Build every pack under packs/ for wasm32-wasip2 into target/packs/<name>/
     /// (component + manifest with its digest).
     BuildPacks,
-    /// Build the packs and Helmdeck, install the packs, and start the server.
+    /// Build every pack, sign it and write the bundled catalog (default target/catalog,
+    /// signed with the development key in target/helmdeck-dev-key).
+    Publish {
+        /// The catalog directory to write.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Sign with this private key (a release key) instead of the development key;
+        /// its .pub must sit beside it. Password: HELMDECK_SIGNING_KEY_PASSWORD.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Publish the packs, build Helmdeck and start the server, which installs the
+    /// built-in packs from the bundled catalog through the verified path.
     Run {
         /// Data directory (default: Helmdeck's per-user default).
         #[arg(long)]
@@ -59,12 +72,15 @@ fn main() -> Result<()> {
             setup::ensure_wasm_target()?;
             packs::build_all(&ws)?;
         }
+        Command::Publish { out, key } => {
+            setup::ensure_wasm_target()?;
+            publish::publish_all(&ws, out.as_deref(), key.as_deref())?;
+        }
         Command::Run { data_dir, listen, debug } => {
             setup::ensure_all()?;
-            let built = packs::build_all(&ws)?;
+            let bundle = publish::publish_all(&ws, None, None)?;
             let helmdeck = workspace::build_helmdeck(&ws, !debug)?;
-            packs::install_all(&helmdeck, data_dir.as_deref(), &built)?;
-            workspace::serve(&helmdeck, data_dir.as_deref(), listen.as_deref())?;
+            workspace::serve(&helmdeck, data_dir.as_deref(), listen.as_deref(), &bundle)?;
         }
         Command::Test { args } => {
             setup::ensure_all()?;

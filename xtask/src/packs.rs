@@ -1,11 +1,11 @@
 //! Building the packs under `packs/` into installable pack directories
-//! (`target/packs/<name>/`), and installing them.
+//! (`target/packs/<name>/`); `cargo xtask publish` signs them into the
+//! bundled catalog.
 
-use crate::workspace::{run, step};
+use crate::workspace::step;
 use anyhow::Result;
 use helmdeck_build::{PackCrate, Progress, Workspace, assemble};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 /// Build every pack and write `target/packs/<name>/` for each; returns those directories.
 pub fn build_all(ws: &Workspace) -> Result<Vec<PathBuf>> {
@@ -23,19 +23,4 @@ pub fn build_all(ws: &Workspace) -> Result<Vec<PathBuf>> {
         dirs.push(dir);
     }
     Ok(dirs)
-}
-
-/// Install each built pack directory, granting what its manifest requests.
-pub fn install_all(helmdeck: &Path, data_dir: Option<&Path>, dirs: &[PathBuf]) -> Result<()> {
-    step("installing the built-in packs", || {
-        for dir in dirs {
-            let mut cmd = Command::new(helmdeck);
-            if let Some(d) = data_dir {
-                cmd.arg("--data-dir").arg(d);
-            }
-            cmd.args(["pack", "install", "--yes"]).arg(dir).stdout(std::process::Stdio::null());
-            run(&mut cmd)?;
-        }
-        Ok(())
-    })
 }

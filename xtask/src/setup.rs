@@ -1,5 +1,6 @@
 //! Prerequisites a fresh Debian machine lacks, installed on demand: the
-//! wasm32-wasip2 Rust target, and the system packages the tests drive.
+//! wasm32-wasip2 Rust target, the system packages the tests drive, and the
+//! Python packages of the signature interoperability test.
 
 use crate::workspace::run;
 use anyhow::{Result, bail};
@@ -9,10 +10,34 @@ use std::process::Command;
 /// that proves each is present.
 const SYSTEM_PACKAGES: &[(&str, &str)] = &[("git", "git")];
 
+/// Python packages the tests use: an independent cosign implementation
+/// (`tests/interop/cosign_interop.py`) checks Helmdeck's signatures and keys.
+const PYTHON_PACKAGES: &[(&str, &str)] = &[("cryptography", "cryptography"), ("pynacl", "nacl")];
+
 /// Everything `run` and `test` need.
 pub fn ensure_all() -> Result<()> {
     ensure_wasm_target()?;
-    ensure_system_packages()
+    ensure_system_packages()?;
+    ensure_python_packages()
+}
+
+/// `python3 -m pip install` the [`PYTHON_PACKAGES`] that do not import.
+fn ensure_python_packages() -> Result<()> {
+    let missing =
+        missing(PYTHON_PACKAGES, |module| Command::new("python3").args(["-c", &format!("import {module}")]).output());
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("==> installing Python packages: {}", missing.join(" "));
+    run(Command::new("python3").args(["-m", "pip", "install", "--quiet"]).args(&missing))
+}
+
+/// The packages of `(package, probe)` pairs whose probe command runs and fails.
+fn missing<'a>(
+    packages: &[(&'a str, &str)],
+    probe: impl Fn(&str) -> std::io::Result<std::process::Output>,
+) -> Vec<&'a str> {
+    packages.iter().filter(|(_, p)| probe(p).is_ok_and(|o| !o.status.success())).map(|(package, _)| *package).collect()
 }
 
 /// `rustup target add wasm32-wasip2` when it is missing.
@@ -29,19 +54,23 @@ pub fn ensure_wasm_target() -> Result<()> {
 }
 
 fn ensure_system_packages() -> Result<()> {
-    let missing: Vec<&str> = SYSTEM_PACKAGES
-        .iter()
-        .filter(|(_, probe)| Command::new("sh").args(["-c", &format!("command -v {probe}")]).output().is_ok_and(|o| !o.status.success()))
-        .map(|(package, _)| *package)
-        .collect();
+    let missing =
+        missing(SYSTEM_PACKAGES, |probe| Command::new("sh").args(["-c", &format!("command -v {probe}")]).output());
     if missing.is_empty() {
         return Ok(());
     }
     let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     if !is_root {
-        bail!("missing system packages: {}; install them with `sudo apt-get install {}`", missing.join(", "), missing.join(" "));
+        bail!(
+            "missing system packages: {}; install them with `sudo apt-get install {}`",
+            missing.join(", "),
+            missing.join(" ")
+        );
     }
     eprintln!("==> installing system packages: {}", missing.join(" "));
     run(Command::new("apt-get").arg("update").arg("-qq"))?;
-    run(Command::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
 }

@@ -2,6 +2,7 @@
 //! test, lint), and the command helpers the tasks share. Locating the
 //! workspace and building are `helmdeck-build`'s, shared with the tests.
 
+use crate::publish::Bundle;
 use anyhow::{Context, Result, bail};
 use helmdeck_build::{Progress, Workspace};
 use std::path::{Path, PathBuf};
@@ -22,13 +23,15 @@ pub fn build_helmdeck(ws: &Workspace, release: bool) -> Result<PathBuf> {
     })
 }
 
-/// Run `helmdeck serve` in the foreground until it exits.
-pub fn serve(helmdeck: &Path, data_dir: Option<&Path>, listen: Option<&str>) -> Result<()> {
+/// Run `helmdeck serve` in the foreground until it exits, with the bundled
+/// catalog it installs the built-in packs from (on a fresh data directory)
+/// or upgrades them from.
+pub fn serve(helmdeck: &Path, data_dir: Option<&Path>, listen: Option<&str>, bundle: &Bundle) -> Result<()> {
     let mut cmd = Command::new(helmdeck);
     if let Some(dir) = data_dir {
         cmd.arg("--data-dir").arg(dir);
     }
-    cmd.arg("serve");
+    cmd.arg("serve").arg("--bundled-catalog").arg(&bundle.catalog).arg("--bundled-catalog-key").arg(&bundle.public_key);
     if let Some(addr) = listen {
         cmd.args(["--listen", addr]);
     }

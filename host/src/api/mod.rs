@@ -7,6 +7,7 @@ mod audit;
 pub mod auth;
 pub mod error;
 mod health;
+mod marketplace;
 pub mod openapi;
 mod packs;
 pub mod routes;

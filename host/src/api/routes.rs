@@ -2,7 +2,7 @@
 //! documentation. The router and the OpenAPI document are both built from
 //! this table, so they cannot drift apart.
 
-use super::{artifacts, audit, packs, sessions};
+use super::{artifacts, audit, marketplace, packs, sessions};
 use crate::app::Helmdeck;
 use crate::auth::Scope;
 use axum::extract::DefaultBodyLimit;
@@ -187,6 +187,65 @@ pub fn api_routes() -> Vec<Route> {
                 scope: Scope::PacksCall,
                 request: None,
                 response: session_record(),
+                query: &[],
+            },
+        },
+        Route {
+            method: "GET",
+            path: "/api/v1/marketplace",
+            handler: get(marketplace::list),
+            doc: OperationDoc {
+                operation_id: "listMarketplace",
+                summary: "Registered catalogs and the packs they offer, with install state and available upgrades",
+                scope: Scope::PacksRead,
+                request: None,
+                response: json!({ "type": "object", "properties": { "catalogs": { "type": "array" } } }),
+                query: &[
+                    ("refresh", "`true` fetches every catalog index now"),
+                    ("q", "search name, description, category, tags"),
+                ],
+            },
+        },
+        Route {
+            method: "POST",
+            path: "/api/v1/marketplace/install",
+            handler: post(marketplace::install),
+            doc: OperationDoc {
+                operation_id: "installFromMarketplace",
+                summary: "Download a pack from a catalog, verify its signature and digests, and hot-load it (admin); with `Accept: application/x-ndjson` the progress streams as JSON lines ending in `done` or `error`",
+                scope: Scope::Admin,
+                request: Some(json!({
+                    "type": "object",
+                    "required": ["pack"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "pack": { "type": "string", "description": "`name` or `name@version`" },
+                        "catalog": { "type": "string", "description": "catalog to install from, when several offer the pack" },
+                        "grants": { "type": "array", "items": { "type": "string" }, "description": "capabilities to grant" },
+                        "allow_downgrade": { "type": "boolean", "description": "install although a newer version is installed" }
+                    }
+                })),
+                response: any_object.clone(),
+                query: &[],
+            },
+        },
+        Route {
+            method: "POST",
+            path: "/api/v1/marketplace/upgrade",
+            handler: post(marketplace::upgrade),
+            doc: OperationDoc {
+                operation_id: "upgradeFromMarketplace",
+                summary: "Upgrade a pack (or every pack installed from a catalog) to its catalog's newest version (admin)",
+                scope: Scope::Admin,
+                request: Some(json!({
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": {
+                        "pack": { "type": "string", "description": "pack name; all catalog-installed packs when absent" },
+                        "grants": { "type": "array", "items": { "type": "string" }, "description": "capabilities to grant beyond the installed version's" }
+                    }
+                })),
+                response: json!({ "type": "object", "properties": { "packs": { "type": "array" } } }),
                 query: &[],
             },
         },

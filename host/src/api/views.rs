@@ -2,7 +2,7 @@
 //! document (and, later, MCP's tool list).
 
 use crate::registry::{LoadedPack, Tool, mcp_name};
-use helmdeck_marketplace::{Capability, CapabilityScope};
+use helmdeck_marketplace::{Capability, CapabilityScope, Example};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -25,6 +25,8 @@ pub struct PackView {
     pub installed_at: String,
     pub limits: LimitsView,
     pub tools: Vec<ToolView>,
+    /// The manifest's example calls per tool (`helmdeck pack test` runs them).
+    pub examples: BTreeMap<String, Vec<Example>>,
 }
 
 /// Effective per-call limits.
@@ -68,6 +70,7 @@ impl PackView {
                 timeout_ms: pack.limits.timeout.as_millis() as u64,
             },
             tools: pack.tools.iter().map(|t| ToolView::new(pack, t)).collect(),
+            examples: pack.manifest.examples.clone(),
         }
     }
 }

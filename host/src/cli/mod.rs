@@ -1,19 +1,24 @@
-//! The `helmdeck` command line: `serve`, `pack`, `token`, `audit`.
+//! The `helmdeck` command line: `serve`, `pack`, `marketplace`, `key`, `token`, `audit`.
 //!
 //! Pack commands talk to a running `helmdeck serve` on the same data
 //! directory when there is one (so installs hot-load into it and the audit
 //! chain has one writer), and work on the data directory directly otherwise.
 
 mod audit;
+mod author;
+mod examples;
+mod install;
+mod market;
 mod output;
 mod pack;
+mod progress;
 mod serve;
 mod target;
+mod template;
 mod token;
 
 use crate::config::{Config, FileConfig, Overrides};
 use clap::{Parser, Subcommand};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -32,6 +37,11 @@ pub struct Cli {
     /// private or loopback: names, `*.suffix`, IPs and CIDRs, comma-separated.
     #[arg(long, global = true, env = "HELMDECK_EGRESS_ALLOWLIST", value_name = "LIST")]
     egress_allowlist: Option<String>,
+    /// Refuse to install packs without a verified signature (local directory
+    /// and upload installs then fail): `1`/`true` or `0`/`false`.
+    #[arg(long, global = true, env = "HELMDECK_REQUIRE_SIGNED", value_name = "BOOL", action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    require_signed: Option<bool>,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,9 +50,15 @@ pub struct Cli {
 enum Command {
     /// Run the server: REST API under /api/v1, health probes.
     Serve(serve::ServeArgs),
-    /// Install, list, inspect, call and remove packs.
+    /// Install, list, inspect, call, test and remove packs; create, sign and publish them.
     #[command(subcommand)]
     Pack(pack::PackCommand),
+    /// Register the catalogs packs are installed from, and the keys they must be signed with.
+    #[command(subcommand)]
+    Marketplace(market::MarketCommand),
+    /// Create signing keys (cosign-compatible).
+    #[command(subcommand)]
+    Key(author::KeyCommand),
     /// Issue API tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -75,21 +91,23 @@ pub fn run() -> ExitCode {
 
 impl Cli {
     async fn dispatch(self) -> crate::Result<ExitCode> {
-        let listen = match &self.command {
-            Command::Serve(args) => args.listen,
-            _ => None,
-        };
-        let config = self.config(listen)?;
+        let config = self.config()?;
         init_logging(matches!(self.command, Command::Serve(_)));
         match self.command {
             Command::Serve(args) => serve::run(config, args).await,
             Command::Pack(cmd) => pack::run(config, cmd).await,
+            Command::Marketplace(cmd) => market::run(config, cmd).await,
+            Command::Key(cmd) => author::key(cmd),
             Command::Token(cmd) => token::run(config, cmd),
             Command::Audit(cmd) => audit::run(config, cmd).await,
         }
     }
 
-    fn config(&self, listen: Option<SocketAddr>) -> crate::Result<Config> {
+    fn config(&self) -> crate::Result<Config> {
+        let (listen, bundled_catalog, bundled_catalog_key) = match &self.command {
+            Command::Serve(args) => (args.listen, args.bundled_catalog.clone(), args.bundled_catalog_key.clone()),
+            _ => (None, None, None),
+        };
         let file = match &self.config {
             Some(path) => FileConfig::load(path)?,
             None => FileConfig::default(),
@@ -99,6 +117,9 @@ impl Cli {
             listen,
             egress_allowlist: self.egress_allowlist.clone(),
             jwt_secret: std::env::var("HELMDECK_JWT_SECRET").ok().filter(|s| !s.is_empty()),
+            require_signed: self.require_signed,
+            bundled_catalog,
+            bundled_catalog_key,
         };
         Config::resolve(overrides, file)
     }

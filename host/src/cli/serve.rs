@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::{Error, Result};
 use clap::Args;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// How often expired sessions are closed.
@@ -17,6 +18,13 @@ pub struct ServeArgs {
     /// Address to listen on (`127.0.0.1:8931` by default; use port 0 for any free port).
     #[arg(long, env = "HELMDECK_LISTEN", value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
+    /// The catalog of built-in packs (directory, index.yaml or HTTP(S) URL): registered
+    /// as `builtin`, installed from on a fresh data directory, synced on later starts.
+    #[arg(long, env = "HELMDECK_BUNDLED_CATALOG", value_name = "LOCATION", requires = "bundled_catalog_key")]
+    pub bundled_catalog: Option<String>,
+    /// The public key (PEM, cosign.pub) that signs the bundled catalog.
+    #[arg(long, env = "HELMDECK_BUNDLED_CATALOG_KEY", value_name = "FILE", requires = "bundled_catalog")]
+    pub bundled_catalog_key: Option<PathBuf>,
 }
 
 pub async fn run(config: Config, _args: ServeArgs) -> Result<ExitCode> {
@@ -29,8 +37,14 @@ pub async fn run(config: Config, _args: ServeArgs) -> Result<ExitCode> {
         )));
     };
     let listen = config.listen;
+    let bundled = config.bundled_catalog.clone();
     let app = Helmdeck::open(config).await?;
     app.services.sessions.spawn_watchdog(SESSION_WATCHDOG_PERIOD);
+    if let Some(bundled) = &bundled
+        && let Err(error) = app.marketplace.bootstrap(bundled).await
+    {
+        tracing::error!(%error, "the bundled catalog could not be used; built-in packs were not installed");
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| Error::invalid_input(format!("cannot listen on {listen}: {e}")))?;

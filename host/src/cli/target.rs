@@ -82,23 +82,74 @@ impl Remote {
             })?;
         let keys = TokenKeys::load_or_create(config.jwt_secret.as_deref(), &paths.jwt_secret)?;
         let token = keys.issue("cli", &[Scope::Admin].into(), Duration::from_secs(600))?;
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .map_err(|e| Error::internal(format!("HTTP client: {e}")))?;
+        let client =
+            reqwest::Client::builder().no_proxy().build().map_err(|e| Error::internal(format!("HTTP client: {e}")))?;
         Ok(Remote { url: info.url, client, token })
     }
 
     /// Send a request to `path` (under the server's base URL) and decode the
     /// JSON answer; the server's error shape comes back as that [`Error`].
-    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> Result<serde_json::Value> {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value> {
+        let response = self.start(method, path, body, None).await?;
+        Remote::decode(response).await
+    }
+
+    /// POST `body` to `path` asking for a JSON-lines answer and hand each
+    /// line to `on_line` until it returns the stream's result; an answer that
+    /// is not a stream (an error before it began) is decoded as by [`Remote::send`].
+    pub async fn stream<T>(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+        mut on_line: impl FnMut(serde_json::Value) -> Option<Result<T>>,
+    ) -> Result<T> {
+        let mut response = self.start(reqwest::Method::POST, path, Some(body), Some("application/x-ndjson")).await?;
+        if !response.status().is_success() {
+            return Remote::decode(response).await.and_then(|_| Err(Error::internal("the server did not stream")));
+        }
+        let broken =
+            |e: reqwest::Error| Error::new(ErrorCode::NetworkError, format!("the server's answer broke off: {e}"));
+        let mut pending = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(broken)? {
+            pending.extend_from_slice(&chunk);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                let value = serde_json::from_slice(&line).map_err(|e| {
+                    Error::new(ErrorCode::NetworkError, format!("unreadable progress from the server: {e}"))
+                })?;
+                if let Some(result) = on_line(value) {
+                    return result;
+                }
+            }
+        }
+        Err(Error::new(ErrorCode::NetworkError, "the server ended the answer without a result"))
+    }
+
+    async fn start(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        accept: Option<&str>,
+    ) -> Result<reqwest::Response> {
         let mut request = self.client.request(method, format!("{}{path}", self.url)).bearer_auth(&self.token);
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.map_err(|e| {
+        if let Some(accept) = accept {
+            request = request.header(reqwest::header::ACCEPT, accept);
+        }
+        request.send().await.map_err(|e| {
             Error::new(ErrorCode::NetworkError, format!("cannot reach the helmdeck server at {}: {e}", self.url))
-        })?;
+        })
+    }
+
+    async fn decode(response: reqwest::Response) -> Result<serde_json::Value> {
         let status = response.status();
         let value: serde_json::Value = response
             .json()

@@ -23,7 +23,7 @@ use crate::sessions::SessionSlot;
 use crate::store::{InstalledPack, Store, Timestamp, run_blocking};
 use crate::{Error, ErrorCode, Result};
 use arc_swap::ArcSwap;
-use helmdeck_marketplace::{Capability, CapabilityScope, Digest, Manifest};
+use helmdeck_marketplace::{Capability, CapabilityScope, Digest, Manifest, VerifiedSignature};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,8 +62,10 @@ pub struct InstallRequest {
     pub grants: BTreeSet<Capability>,
     /// Where the pack came from (a path, a catalog URL), for the record.
     pub source: String,
-    /// Who signed it, when it was verified.
-    pub signer: Option<String>,
+    /// Proof that a trusted key signed the manifest; `None` for a local
+    /// development install (recorded and shown as unsigned, refused when the
+    /// host requires signatures).
+    pub signer: Option<VerifiedSignature>,
     /// Who asked for the install (audited).
     pub actor: String,
 }
@@ -92,6 +94,7 @@ pub struct PackRegistry {
     services: Arc<HostServices>,
     store: Arc<dyn Store>,
     files: PackFiles,
+    require_signed: bool,
 }
 
 /// A `describe` call must be quick; it runs at every load.
@@ -108,7 +111,20 @@ impl PackRegistry {
             services,
             store,
             files,
+            require_signed: false,
         }
+    }
+
+    /// Refuse every install that carries no verified signature
+    /// (`HELMDECK_REQUIRE_SIGNED=1`): local directory and upload installs then fail.
+    pub fn requiring_signatures(mut self, require: bool) -> Self {
+        self.require_signed = require;
+        self
+    }
+
+    /// Whether unsigned installs are refused.
+    pub fn requires_signatures(&self) -> bool {
+        self.require_signed
     }
 
     /// The current snapshot (lock-free).
@@ -126,7 +142,10 @@ impl PackRegistry {
         for record in records {
             match self.load_record(&record).await {
                 Ok(pack) => {
-                    next.packs.entry(pack.manifest.name.clone()).or_default().insert(pack.manifest.version.clone(), Arc::new(pack));
+                    next.packs
+                        .entry(pack.manifest.name.clone())
+                        .or_default()
+                        .insert(pack.manifest.version.clone(), Arc::new(pack));
                 }
                 Err(error) => {
                     tracing::error!(pack = %record.name, version = %record.version, %error, "installed pack failed to load");
@@ -186,7 +205,9 @@ impl PackRegistry {
         };
         let describe_limits = CallLimits { timeout: limits.timeout.min(DESCRIBE_TIMEOUT), ..limits };
         let described = self.engine.invoke(&linked, describe_limits, caps, Operation::Describe).await;
-        let json = described.result.map_err(|e| Error::new(e.code, format!("describe() of pack `{}` failed: {}", manifest.name, e.message)))?;
+        let json = described
+            .result
+            .map_err(|e| Error::new(e.code, format!("describe() of pack `{}` failed: {}", manifest.name, e.message)))?;
         let tools = tools::parse_description(&json, &manifest.name, &manifest.version)?;
         Ok((LoadedPack { manifest, record, digest, grants: scoped, limits, tools, linked }, cache))
     }
@@ -195,10 +216,18 @@ impl PackRegistry {
     /// Nothing is written unless every check passes: digest, grants,
     /// imports, describe, tool names, collisions.
     pub async fn install(&self, req: InstallRequest) -> Result<InstallReport> {
+        self.install_replacing(req, &[]).await
+    }
+
+    /// [`PackRegistry::install`], also retiring the `retire` versions of the
+    /// same pack in the same snapshot swap (an upgrade): no moment exists in
+    /// which neither version is callable, and calls in flight on a retired
+    /// version finish on it.
+    pub async fn install_replacing(&self, req: InstallRequest, retire: &[semver::Version]) -> Result<InstallReport> {
         let started = Instant::now();
         let actor = req.actor.clone();
         let target = format!("{}@{}", req.manifest.name, req.manifest.version);
-        let result = self.install_inner(req, started).await;
+        let result = self.install_inner(req, retire, started).await;
         let mut event = AuditEvent::new(AuditKind::Admin, actor);
         event.capability = Some("pack.install".into());
         event.pack = Some(target.split('@').next().unwrap_or_default().to_owned());
@@ -219,8 +248,20 @@ impl PackRegistry {
         result
     }
 
-    async fn install_inner(&self, req: InstallRequest, started: Instant) -> Result<InstallReport> {
+    async fn install_inner(
+        &self,
+        req: InstallRequest,
+        retire: &[semver::Version],
+        started: Instant,
+    ) -> Result<InstallReport> {
         let InstallRequest { manifest, component, grants, source, signer, .. } = req;
+        if signer.is_none() && self.require_signed {
+            return Err(Error::unauthorized(format!(
+                "signature check failed: pack `{}` is unsigned and this server requires signed packs \
+                 (HELMDECK_REQUIRE_SIGNED); install it from a catalog with `helmdeck pack install {}`",
+                manifest.name, manifest.name
+            )));
+        }
         manifest.validate().map_err(|e| Error::invalid_input(e.to_string()))?;
         let digest = Digest::of(&component);
         if let Some(pinned) = manifest.component.sha256
@@ -244,7 +285,7 @@ impl PackRegistry {
             digest: digest.to_hex(),
             grants: grants.iter().map(|g| g.as_str().to_owned()).collect(),
             source,
-            signer,
+            signer: signer.map(|s| s.signer().to_owned()),
             installed_at: Timestamp::now(),
         };
 
@@ -264,6 +305,7 @@ impl PackRegistry {
         let stored = record.clone();
         run_blocking(&self.store, move |s| s.upsert_pack(&stored)).await?;
 
+        let retired = self.retire_files(&manifest.name, retire.iter().filter(|v| **v != manifest.version)).await?;
         let replaced = current.versions(&manifest.name).and_then(|v| v.keys().next_back()).map(ToString::to_string);
         let report = InstallReport {
             name: manifest.name.clone(),
@@ -277,9 +319,34 @@ impl PackRegistry {
         };
         let mut next = clone_snapshot(&current);
         next.failures.retain(|f| !(f.name == manifest.name && f.version == manifest.version.to_string()));
-        next.packs.entry(manifest.name.clone()).or_default().insert(manifest.version.clone(), Arc::new(pack));
+        let versions = next.packs.entry(manifest.name.clone()).or_default();
+        versions.retain(|v, _| !retired.contains(v));
+        versions.insert(manifest.version.clone(), Arc::new(pack));
         self.current.store(Arc::new(next));
         Ok(report)
+    }
+
+    /// Forget and delete `versions` of pack `name` (store record, then
+    /// files); returns those that were installed. Callers hold the writer lock.
+    async fn retire_files<'v>(
+        &self,
+        name: &str,
+        versions: impl Iterator<Item = &'v semver::Version>,
+    ) -> Result<Vec<semver::Version>> {
+        let mut retired = Vec::new();
+        for version in versions {
+            let (key, only) = (name.to_owned(), version.to_string());
+            if run_blocking(&self.store, move |s| s.remove_pack(&key, Some(&only))).await? == 0 {
+                continue;
+            }
+            let files = self.files.clone();
+            let (n, v) = (name.to_owned(), version.clone());
+            tokio::task::spawn_blocking(move || files.remove(&n, &v))
+                .await
+                .map_err(|e| Error::internal(format!("pack removal task failed: {e}")))??;
+            retired.push(version.clone());
+        }
+        Ok(retired)
     }
 
     /// Remove pack `name` (one `version`, or every version). Calls in flight
@@ -318,16 +385,7 @@ impl PackRegistry {
             let what = version.map_or_else(|| format!("pack `{name}`"), |v| format!("pack `{name}` {v}"));
             return Err(Error::not_found(format!("{what} is not installed")));
         }
-        let key = name.to_owned();
-        let only = version.map(ToString::to_string);
-        run_blocking(&self.store, move |s| s.remove_pack(&key, only.as_deref())).await?;
-        for v in &installed {
-            let files = self.files.clone();
-            let (n, v) = (name.to_owned(), v.clone());
-            tokio::task::spawn_blocking(move || files.remove(&n, &v))
-                .await
-                .map_err(|e| Error::internal(format!("pack removal task failed: {e}")))??;
-        }
+        self.retire_files(name, installed.iter()).await?;
         let mut next = clone_snapshot(&current);
         if let Some(versions) = next.packs.get_mut(name) {
             versions.retain(|v, _| !installed.contains(v));

@@ -1,0 +1,306 @@
+//! Support for the marketplace end-to-end tests: the real `helmdeck`
+//! binary on a temporary data directory ([`Host`]), a catalog directory
+//! served over HTTP on 127.0.0.1 ([`CatalogServer`]), a pack built from
+//! `helmdeck pack new` for wasm32-wasip2 ([`greeter`]), and the Python
+//! cosign implementation ([`python_interop`]).
+//!
+//! Kept small and separate: a shared `TestServer` may replace [`Host`].
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The password every test key is encrypted with.
+pub const KEY_PASSWORD: &str = "correct horse battery staple";
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// Cargo's target directory (`CARGO_TARGET_DIR`, else `<workspace>/target`).
+pub fn workspace_target() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"))
+}
+
+/// `cargo` as the test runner was started with.
+pub fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// The `helmdeck` binary of this worktree, built once per test process and
+/// copied aside: the shared target directory's `debug/helmdeck` may be
+/// replaced by another checkout's build at any time.
+pub fn helmdeck() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| build_helmdeck().expect("building helmdeck"))
+}
+
+fn build_helmdeck() -> Result<PathBuf> {
+    let dir = workspace_target().join("helmdeck-market-e2e");
+    std::fs::create_dir_all(&dir)?;
+    let copy = dir.join("helmdeck");
+    // Copied under a private name and renamed over the last run's: a test
+    // process still running that one keeps its file.
+    let staging = dir.join(format!("helmdeck.{}", std::process::id()));
+    for _ in 0..3 {
+        let out = cargo()
+            .args(["build", "--package", "helmdeck", "--bin", "helmdeck", "--message-format=json"])
+            .current_dir(workspace())
+            .stderr(Stdio::inherit())
+            .output()?;
+        if !out.status.success() {
+            bail!("cargo build -p helmdeck failed");
+        }
+        let built = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+            .context("cargo reported no helmdeck executable")?;
+        std::fs::copy(&built, &staging)?;
+        // Another checkout may have rebuilt it between cargo and the copy.
+        if Command::new(&staging).args(["marketplace", "--help"]).output()?.status.success() {
+            std::fs::rename(&staging, &copy)?;
+            return Ok(copy);
+        }
+    }
+    bail!("the shared target directory kept serving another checkout's helmdeck")
+}
+
+/// A `helmdeck` data directory, and the server running on it once [`Host::serve`] was called.
+pub struct Host {
+    pub data: tempfile::TempDir,
+    server: Option<Child>,
+    pub url: String,
+    token: String,
+}
+
+impl Host {
+    /// A fresh data directory.
+    pub fn new() -> Host {
+        Host { data: tempfile::tempdir().expect("temp dir"), server: None, url: String::new(), token: String::new() }
+    }
+
+    /// `helmdeck --data-dir DATA args…` with `envs`, stdin closed (no prompts).
+    pub fn cli_with(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(helmdeck());
+        cmd.arg("--data-dir").arg(self.data.path()).args(args).stdin(Stdio::null());
+        cmd.env("HELMDECK_SIGNING_KEY_PASSWORD", KEY_PASSWORD).env_remove("HELMDECK_REQUIRE_SIGNED");
+        cmd.envs(envs.iter().copied());
+        cmd.output().expect("running helmdeck")
+    }
+
+    /// [`Host::cli_with`] without extra environment.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with(args, &[])
+    }
+
+    /// Run a CLI command that must succeed; its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(out.status.success(), "helmdeck {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Start `helmdeck serve` on a free loopback port with `envs` and wait
+    /// until it answers; an admin token is issued for [`Host::call`].
+    pub fn serve(&mut self, args: &[&str], envs: &[(&str, &str)]) {
+        let log = std::fs::File::create(self.data.path().join("serve.log")).expect("log file");
+        let mut cmd = Command::new(helmdeck());
+        cmd.arg("--data-dir").arg(self.data.path()).args(["serve", "--listen", "127.0.0.1:0"]).args(args);
+        cmd.envs(envs.iter().copied()).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+        self.server = Some(cmd.spawn().expect("spawning helmdeck serve"));
+        let info = self.data.path().join("server.json");
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&info)
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+            {
+                self.url = v["url"].as_str().unwrap_or_default().to_owned();
+                break;
+            }
+            if let Some(status) = self.server.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("helmdeck serve exited with {status}:\n{}", self.log());
+            }
+            assert!(Instant::now() < deadline, "helmdeck serve did not start:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let token = self.ok(&["token", "issue", "--subject", "e2e", "--scope", "admin"]);
+        self.token = token.trim().to_owned();
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.path().join("serve.log")).unwrap_or_default()
+    }
+
+    /// `METHOD /path` with the admin token and a JSON body: status and JSON answer.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let client = reqwest::Client::builder().no_proxy().build().expect("client");
+        let mut req = client.request(method, format!("{}{path}", self.url)).bearer_auth(&self.token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let response = req.send().await.expect("request reaches the server");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Call tool `tool` over REST.
+    pub async fn call(&self, tool: &str, input: serde_json::Value) -> (u16, serde_json::Value) {
+        self.request(reqwest::Method::POST, &format!("/api/v1/packs/{tool}"), Some(input)).await
+    }
+
+    /// Every file under the data directory's `packs/` with its size: what
+    /// "nothing was installed" compares.
+    pub fn pack_files(&self) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        walk(&self.data.path().join("packs"), &mut out);
+        out.sort();
+        out
+    }
+}
+
+impl Default for Host {
+    fn default() -> Self {
+        Host::new()
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<(String, u64)>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            walk(&path, out);
+        } else {
+            out.push((path.display().to_string(), entry.metadata().map(|m| m.len()).unwrap_or(0)));
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.server.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A directory served over HTTP on 127.0.0.1 (a catalog, as a static file server would).
+pub struct CatalogServer {
+    pub url: String,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl CatalogServer {
+    /// Serve `root` on a free port.
+    pub fn start(root: &Path) -> CatalogServer {
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+        let root = root.to_path_buf();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+        let url = format!("http://{}/", listener.local_addr().expect("address"));
+        let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+            let root = root.clone();
+            async move { serve_file(&root, uri.path()).await }
+        });
+        runtime.spawn(async move { axum::serve(listener, app).await });
+        CatalogServer { url, _runtime: runtime }
+    }
+}
+
+async fn serve_file(root: &Path, path: &str) -> (axum::http::StatusCode, Vec<u8>) {
+    let relative = path.trim_start_matches('/');
+    if relative.split('/').any(|part| part == "..") {
+        return (axum::http::StatusCode::BAD_REQUEST, Vec::new());
+    }
+    match tokio::fs::read(root.join(relative)).await {
+        Ok(bytes) => (axum::http::StatusCode::OK, bytes),
+        Err(_) => (axum::http::StatusCode::NOT_FOUND, Vec::new()),
+    }
+}
+
+/// A pack directory (manifest + component) of `mk-greeter` at `version`,
+/// made the way `docs/writing-a-pack.md` says: `helmdeck pack new`, edit,
+/// `cargo build --release --target wasm32-wasip2`, copy the component
+/// beside the manifest. Its `greet` tool answers `"{greeting}, NAME!"`;
+/// with `uses_http`, a name starting with `http` is fetched instead, so
+/// the component imports `helmdeck:host/http` (its manifest still requests nothing).
+pub fn greeter(parent: &Path, version: &str, greeting: &str, uses_http: bool) -> Result<PathBuf> {
+    let dir = parent.join(format!("mk-greeter-{version}"));
+    let sdk = workspace().join("sdk-guest");
+    let out = Command::new(helmdeck())
+        .args(["pack", "new", "mk-greeter", "--path"])
+        .arg(&dir)
+        .arg("--sdk")
+        .arg(&sdk)
+        .output()?;
+    if !out.status.success() {
+        bail!("pack new failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    edit(&dir.join("Cargo.toml"), "version = \"0.1.0\"", &format!("version = \"{version}\""))?;
+    edit(&dir.join("helmdeck-pack.yaml"), "version: 0.1.0", &format!("version: {version}"))?;
+    edit(&dir.join("helmdeck-pack.yaml"), "Hello, Ada!", &format!("{greeting}, Ada!"))?;
+    edit(&dir.join("src/lib.rs"), "\"Hello, {}!\"", &format!("\"{greeting}, {{}}!\""))?;
+    if uses_http {
+        let fetch = "if input.name.starts_with(\"http\") {\n            \
+                     let status = helmdeck_sdk::http::Request::get(&input.name).send()?.status;\n            \
+                     return Ok(GreetOutput { greeting: status.to_string() });\n        }\n        Ok(GreetOutput";
+        edit(&dir.join("src/lib.rs"), "Ok(GreetOutput", fetch)?;
+    }
+    // The workspace's lock file pins the same dependency versions, so the
+    // shared target directory's builds of them are reused.
+    std::fs::copy(workspace().join("Cargo.lock"), dir.join("Cargo.lock"))?;
+    let status = cargo()
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .status()?;
+    if !status.success() {
+        bail!("building mk-greeter {version} failed");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| dir.join("target"));
+    // Copied at once: the next build of another version writes the same path.
+    std::fs::copy(target.join("wasm32-wasip2/release/mk_greeter.wasm"), dir.join("mk_greeter.wasm"))?;
+    Ok(dir)
+}
+
+fn edit(path: &Path, from: &str, to: &str) -> Result<()> {
+    let text = std::fs::read_to_string(path)?;
+    if !text.contains(from) {
+        bail!("{} does not contain {from:?}", path.display());
+    }
+    std::fs::write(path, text.replacen(from, to, 1))?;
+    Ok(())
+}
+
+/// Run `tests/interop/cosign_interop.py` (Python `cryptography` + `pynacl`,
+/// installed with pip when missing).
+pub fn python_interop(args: &[&str]) -> Output {
+    static DEPS: OnceLock<()> = OnceLock::new();
+    DEPS.get_or_init(|| {
+        let present = Command::new("python3")
+            .args(["-c", "import cryptography, nacl"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !present {
+            let status = Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "cryptography", "pynacl"])
+                .status()
+                .expect("python3 -m pip");
+            assert!(status.success(), "pip install cryptography pynacl failed");
+        }
+    });
+    Command::new("python3")
+        .arg(workspace().join("tests/interop/cosign_interop.py"))
+        .args(args)
+        .output()
+        .expect("running python3")
+}
