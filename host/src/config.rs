@@ -5,6 +5,7 @@
 use crate::caps::http::client::HttpLimits;
 use crate::engine::EngineConfig;
 use crate::guard::EgressPolicy;
+use crate::sessions::PoolConfig;
 use crate::{Error, Result};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -32,6 +33,20 @@ pub struct Config {
     /// The JWT signing secret from `HELMDECK_JWT_SECRET`; when absent one is
     /// generated on first start into the data directory.
     pub jwt_secret: Option<String>,
+    /// Session browsers: the Chromium executable and the warm pool's size.
+    pub browser: BrowserSettings,
+    /// The base URL clients reach this server at (`HELMDECK_PUBLIC_URL`), used
+    /// in signed download links; `http://<listen>` when unset.
+    pub public_url: String,
+}
+
+/// How session browsers are started and pooled.
+#[derive(Debug, Clone, Default)]
+pub struct BrowserSettings {
+    /// The Chromium executable (`HELMDECK_CHROMIUM`); found on the system when unset.
+    pub chromium: Option<PathBuf>,
+    /// Warm browsers, limits and admission.
+    pub pool: PoolConfig,
 }
 
 /// The optional TOML file (`--config FILE`, `HELMDECK_CONFIG`). Every key is
@@ -50,6 +65,16 @@ pub struct FileConfig {
     /// Time per call when a manifest says nothing, in milliseconds.
     pub default_timeout_ms: Option<u64>,
     pub max_artifact_bytes: Option<u64>,
+    /// Path of the Chromium executable for session browsers.
+    pub chromium: Option<PathBuf>,
+    /// Browsers kept warm (default 1).
+    pub browser_warm: Option<usize>,
+    /// Most browsers running at once (default 4).
+    pub browser_max: Option<usize>,
+    /// Most sessions holding a browser context at once (default 64).
+    pub browser_max_sessions: Option<usize>,
+    /// Base URL for signed download links.
+    pub public_url: Option<String>,
 }
 
 impl FileConfig {
@@ -68,6 +93,8 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
     pub egress_allowlist: Option<String>,
     pub jwt_secret: Option<String>,
+    pub chromium: Option<PathBuf>,
+    pub public_url: Option<String>,
 }
 
 impl Config {
@@ -91,6 +118,11 @@ impl Config {
         if let Some(ms) = file.default_timeout_ms {
             engine.default_timeout = Duration::from_millis(ms.max(1)).min(engine.max_timeout);
         }
+        let mut pool = PoolConfig::default();
+        pool.warm = file.browser_warm.unwrap_or(pool.warm);
+        pool.max_browsers = file.browser_max.unwrap_or(pool.max_browsers).max(1);
+        pool.max_contexts = file.browser_max_sessions.unwrap_or(pool.max_contexts).max(1);
+        let public_url = overrides.public_url.or(file.public_url).unwrap_or_else(|| format!("http://{listen}"));
         Ok(Config {
             data_dir,
             listen,
@@ -99,6 +131,8 @@ impl Config {
             http: HttpLimits::default(),
             max_artifact_bytes: file.max_artifact_bytes.unwrap_or(crate::artifacts::DEFAULT_MAX_ARTIFACT_BYTES),
             jwt_secret: overrides.jwt_secret,
+            browser: BrowserSettings { chromium: overrides.chromium.or(file.chromium), pool },
+            public_url: public_url.trim_end_matches('/').to_owned(),
         })
     }
 
@@ -138,6 +172,10 @@ pub struct DataPaths {
     pub artifacts: PathBuf,
     /// Session directories (`sessions/<id>/workspace`, `.../private`).
     pub sessions: PathBuf,
+    /// Profiles of running session browsers (one directory each).
+    pub browsers: PathBuf,
+    /// The key that signs public download links (mode 0600).
+    pub url_key: PathBuf,
     /// The generated JWT secret (mode 0600).
     pub jwt_secret: PathBuf,
     /// Written by a running `serve`: where it listens (the CLI talks to it).
@@ -154,6 +192,8 @@ impl DataPaths {
             component_cache: root.join("cache").join("components"),
             artifacts: root.join("artifacts"),
             sessions: root.join("sessions"),
+            browsers: root.join("browsers"),
+            url_key: root.join("url.key"),
             jwt_secret: root.join("jwt.secret"),
             server_info: root.join("server.json"),
         }

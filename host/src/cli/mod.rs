@@ -32,6 +32,14 @@ pub struct Cli {
     /// private or loopback: names, `*.suffix`, IPs and CIDRs, comma-separated.
     #[arg(long, global = true, env = "HELMDECK_EGRESS_ALLOWLIST", value_name = "LIST")]
     egress_allowlist: Option<String>,
+    /// Chromium executable for browser sessions (default: the system's,
+    /// such as /usr/lib/chromium/chromium).
+    #[arg(long, global = true, env = "HELMDECK_CHROMIUM", value_name = "PATH")]
+    chromium: Option<PathBuf>,
+    /// Base URL clients reach the server at, for signed download links
+    /// (default: http://<listen address>).
+    #[arg(long, global = true, env = "HELMDECK_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -99,6 +107,8 @@ impl Cli {
             listen,
             egress_allowlist: self.egress_allowlist.clone(),
             jwt_secret: std::env::var("HELMDECK_JWT_SECRET").ok().filter(|s| !s.is_empty()),
+            chromium: self.chromium.clone(),
+            public_url: self.public_url.clone(),
         };
         Config::resolve(overrides, file)
     }
