@@ -14,6 +14,7 @@ use crate::dispatch::Dispatcher;
 use crate::engine::PackEngine;
 use crate::guard::{EgressGuard, Resolver, SystemResolver};
 use crate::registry::{PackFiles, PackRegistry};
+use crate::signed_url::LinkSigner;
 use crate::sessions::{BrowserPool, LocalConfig, LocalRuntime, Sessions};
 use crate::store::{SqliteStore, Store};
 use crate::{Error, Result};
@@ -64,7 +65,8 @@ impl Helmdeck {
         if orphans > 0 {
             tracing::info!(orphans, "stopped session browsers left running by a previous process");
         }
-        let services = Arc::new(HostServices { audit: audit.clone(), http, artifacts, sessions, browser });
+        let links = LinkSigner::load_or_create(&paths.url_key, &config.public_url)?;
+        let services = Arc::new(HostServices { audit: audit.clone(), http, artifacts, sessions, browser, links });
         let engine = Arc::new(PackEngine::new(config.engine.clone(), &paths.component_cache)?);
         let registry = Arc::new(PackRegistry::new(engine.clone(), services.clone(), store.clone(), PackFiles::new(&paths.packs)));
         registry.load_installed().await?;

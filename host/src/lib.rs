@@ -21,6 +21,7 @@ pub mod error;
 pub mod guard;
 pub mod registry;
 pub mod sessions;
+pub mod signed_url;
 pub mod store;
 
 pub use error::{Error, ErrorCode, Result};

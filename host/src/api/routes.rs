@@ -12,6 +12,9 @@ use std::sync::Arc;
 
 /// Largest tool input accepted over REST.
 pub const MAX_CALL_BODY: usize = 16 << 20;
+/// The public, signed download route (outside `/api/v1`: no bearer token).
+pub const SHARED_ARTIFACT_PATH: &str = "/shared/artifacts/{id}";
+
 /// Largest pack upload accepted over REST.
 pub const MAX_INSTALL_BODY: usize = 256 << 20;
 

@@ -47,6 +47,8 @@ pub struct HostServices {
     pub sessions: Sessions,
     /// Session browsers: the warm pool, contexts and egress proxies.
     pub browser: browser::BrowserService,
+    /// Signs the shareable download links of artifacts.
+    pub links: crate::signed_url::LinkSigner,
 }
 
 /// What a capability implementation sees during one call.

@@ -128,6 +128,7 @@ impl SessionPage {
     pub async fn navigate(&self, url: &url::Url, network_idle: bool, selector: Option<&str>, timeout: Duration) -> Result<Landed> {
         let deadline = Instant::now() + timeout;
         let page = self.page()?;
+        self.remember(url.as_str());
         let mut lifecycle = match network_idle {
             true => Some(self.cdp("watch page events", page.event_listener::<EventLifecycleEvent>()).await?),
             false => None,
@@ -141,15 +142,6 @@ impl SessionPage {
         if let Some(net_error) = reply.error_text.filter(|t| !t.is_empty()) {
             return Err(self.session.navigation_error(url, &net_error));
         }
-        let response = tokio::time::timeout_at(deadline.into(), page.wait_for_navigation_response()).await;
-        let status = match response {
-            Ok(Ok(Some(request))) => match &request.response {
-                Some(r) if self.session.was_denied(r) => return Err(self.session.denial_for(url)),
-                Some(r) => Some(u16::try_from(r.status).unwrap_or(0)),
-                None => None,
-            },
-            _ => None,
-        };
         if let Some(events) = lifecycle.as_mut() {
             let idle = async {
                 let mut started = false;
@@ -167,8 +159,13 @@ impl SessionPage {
         if let Some(selector) = selector {
             self.wait(&scripts::exists(selector), deadline, timeout, &format!("`{selector}` to appear")).await?;
         }
-        let location = self.location().await?;
-        Ok(Landed { status, ..location })
+        let landed = self.location().await?;
+        // A document the proxy refused (a redirect to a private address, say)
+        // is the proxy's 403 page at the refused URL.
+        match self.session.refusal_at(&landed.url) {
+            Some(refused) => Err(refused),
+            None => Ok(landed),
+        }
     }
 
     /// The current URL and title.
@@ -176,7 +173,8 @@ impl SessionPage {
         let v = self.run(scripts::LOCATION).await?;
         let url = v["url"].as_str().unwrap_or_default().to_owned();
         self.remember(&url);
-        Ok(Landed { url, status: None, title: v["title"].as_str().unwrap_or_default().to_owned() })
+        let status = v["status"].as_u64().and_then(|s| u16::try_from(s).ok()).filter(|s| *s > 0);
+        Ok(Landed { url, status, title: v["title"].as_str().unwrap_or_default().to_owned() })
     }
 
     /// Poll `script` until it answers `true` or `deadline` passes. Errors

@@ -24,8 +24,9 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-/// Set on responses the proxy made up itself because the guard refused the
-/// destination, so the capability can tell a refusal from a site's own 403.
+/// Set on the 403 responses the proxy makes up itself when the guard refuses
+/// a destination, so a person reading the page or its headers can tell a
+/// refusal from a site's own 403.
 pub const DENIED_HEADER: &str = "x-helmdeck-egress";
 /// How long connecting to a vetted address may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

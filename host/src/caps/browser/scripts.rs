@@ -116,5 +116,6 @@ pub fn element_box(selector: &str) -> String {
 pub const TEXT: &str = "({ ok: document.body ? document.body.innerText : '' })";
 /// The serialized DOM.
 pub const CONTENT: &str = "({ ok: (document.doctype ? new XMLSerializer().serializeToString(document.doctype) + '\\n' : '') + document.documentElement.outerHTML })";
-/// The current URL and title.
-pub const LOCATION: &str = "({ ok: { url: location.href, title: document.title } })";
+/// The current URL, title and the main document's HTTP status.
+pub const LOCATION: &str = "({ ok: { url: location.href, title: document.title, \
+status: (performance.getEntriesByType('navigation')[0] || {}).responseStatus || null } })";

@@ -3,13 +3,12 @@
 //! the session's close hook. A context whose browser crashed is reported
 //! once as `session_unavailable` and then replaced on the next call.
 
-use super::proxy::{DENIED_HEADER, EgressProxy, ProxyEvent, ProxyObserver};
+use super::proxy::{EgressProxy, ProxyEvent, ProxyObserver};
 use crate::audit::{AuditEvent, AuditKind, AuditLog, Decision, Outcome};
 use crate::caps::CallInfo;
 use crate::guard::EgressGuard;
 use crate::sessions::{BrowserContext, BrowserPool, LiveSession, SessionSpec};
 use crate::{Error, ErrorCode, Result};
-use chromiumoxide::cdp::browser_protocol::network::Response as CdpResponse;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -45,12 +44,20 @@ pub struct SessionBrowser {
     spec: SessionSpec,
 }
 
+/// A request the proxy refused or could not complete.
+struct Failure {
+    /// The URL, or `host:port` of a tunnel.
+    target: String,
+    host: String,
+    error: Error,
+}
+
 /// What the proxy tells the capability: the call in progress (for audit
 /// records) and recent failures by host.
 #[derive(Default)]
 struct Ledger {
     call: Mutex<Option<Arc<CallInfo>>>,
-    failures: Mutex<VecDeque<(String, Error)>>,
+    failures: Mutex<VecDeque<Failure>>,
 }
 
 impl BrowserService {
@@ -137,7 +144,7 @@ impl BrowserService {
                 event.digest = Some(call.digest.clone());
             }
             event.capability = Some("browser.request".to_owned());
-            event.target = Some(ev.target);
+            event.target = Some(ev.target.clone());
             event.duration_us = ev.started.elapsed().as_micros() as u64;
             let mut details = serde_json::json!({ "method": ev.method, "vetted": ev.vetted });
             match ev.outcome {
@@ -152,7 +159,7 @@ impl BrowserService {
                     if failures.len() == REMEMBERED_FAILURES {
                         failures.pop_front();
                     }
-                    failures.push_back((ev.host, e));
+                    failures.push_back(Failure { target: ev.target.clone(), host: ev.host, error: e });
                 }
             }
             event.details = Some(details);
@@ -181,16 +188,10 @@ impl SessionBrowser {
         &self.spec
     }
 
-    /// Whether `response` is the proxy's refusal rather than the site's.
-    pub fn was_denied(&self, response: &CdpResponse) -> bool {
-        response.headers.inner().as_object().is_some_and(|h| h.keys().any(|k| k.eq_ignore_ascii_case(DENIED_HEADER)))
-    }
-
-    /// The proxy's refusal of `url`'s host, as the error for a navigation.
-    pub fn denial_for(&self, url: &url::Url) -> Error {
-        self.recent_failure(url).unwrap_or_else(|| {
-            Error::new(ErrorCode::EgressDenied, format!("egress to `{}` was denied", url.host_str().unwrap_or_default()))
-        })
+    /// The proxy's refusal of exactly `url`, if it refused it.
+    pub fn refusal_at(&self, url: &str) -> Option<Error> {
+        let failures = self.ledger.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        failures.iter().rev().find(|f| f.target == url && f.error.code == ErrorCode::EgressDenied).map(|f| f.error.clone())
     }
 
     /// Why navigating to `url` failed with Chromium's `net_error`: the
@@ -211,6 +212,6 @@ impl SessionBrowser {
     fn recent_failure(&self, url: &url::Url) -> Option<Error> {
         let host = url.host_str().unwrap_or_default();
         let failures = self.ledger.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        failures.iter().rev().find(|(h, _)| h.eq_ignore_ascii_case(host)).map(|(_, e)| e.clone())
+        failures.iter().rev().find(|f| f.host.eq_ignore_ascii_case(host)).map(|f| f.error.clone())
     }
 }
