@@ -65,7 +65,8 @@ impl Helmdeck {
         if orphans > 0 {
             tracing::info!(orphans, "stopped session browsers left running by a previous process");
         }
-        let links = LinkSigner::load_or_create(&paths.url_key, &config.public_url)?;
+        let base = config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.listen));
+        let links = LinkSigner::load_or_create(&paths.url_key, &base)?;
         let services = Arc::new(HostServices { audit: audit.clone(), http, artifacts, sessions, browser, links });
         let engine = Arc::new(PackEngine::new(config.engine.clone(), &paths.component_cache)?);
         let registry = Arc::new(PackRegistry::new(engine.clone(), services.clone(), store.clone(), PackFiles::new(&paths.packs)));

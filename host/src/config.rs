@@ -36,8 +36,8 @@ pub struct Config {
     /// Session browsers: the Chromium executable and the warm pool's size.
     pub browser: BrowserSettings,
     /// The base URL clients reach this server at (`HELMDECK_PUBLIC_URL`), used
-    /// in signed download links; `http://<listen>` when unset.
-    pub public_url: String,
+    /// in signed download links; when unset, `serve` uses the address it bound.
+    pub public_url: Option<String>,
 }
 
 /// How session browsers are started and pooled.
@@ -122,7 +122,7 @@ impl Config {
         pool.warm = file.browser_warm.unwrap_or(pool.warm);
         pool.max_browsers = file.browser_max.unwrap_or(pool.max_browsers).max(1);
         pool.max_contexts = file.browser_max_sessions.unwrap_or(pool.max_contexts).max(1);
-        let public_url = overrides.public_url.or(file.public_url).unwrap_or_else(|| format!("http://{listen}"));
+        let public_url = overrides.public_url.or(file.public_url).map(|u| u.trim_end_matches('/').to_owned());
         Ok(Config {
             data_dir,
             listen,
@@ -132,7 +132,7 @@ impl Config {
             max_artifact_bytes: file.max_artifact_bytes.unwrap_or(crate::artifacts::DEFAULT_MAX_ARTIFACT_BYTES),
             jwt_secret: overrides.jwt_secret,
             browser: BrowserSettings { chromium: overrides.chromium.or(file.chromium), pool },
-            public_url: public_url.trim_end_matches('/').to_owned(),
+            public_url,
         })
     }
 

@@ -30,15 +30,14 @@ pub struct SignedLink {
 }
 
 /// Signs and checks links for one server.
-#[derive(Clone)]
 pub struct LinkSigner {
     key: Vec<u8>,
-    base: String,
+    base: std::sync::RwLock<String>,
 }
 
 impl std::fmt::Debug for LinkSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LinkSigner").field("base", &self.base).finish_non_exhaustive()
+        f.debug_struct("LinkSigner").field("base", &self.base()).finish_non_exhaustive()
     }
 }
 
@@ -59,14 +58,25 @@ impl LinkSigner {
         if key.len() < 32 {
             return Err(Error::internal(format!("`{}` holds a key shorter than 32 bytes; delete it to make a new one", path.display())));
         }
-        Ok(LinkSigner { key, base: base.trim_end_matches('/').to_owned() })
+        Ok(LinkSigner { key, base: std::sync::RwLock::new(base.trim_end_matches('/').to_owned()) })
+    }
+
+    /// The base links start with.
+    pub fn base(&self) -> String {
+        self.base.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Make links under `base` from now on (`serve` sets the address it
+    /// bound when no public URL was configured).
+    pub fn set_base(&self, base: &str) {
+        *self.base.write().unwrap_or_else(std::sync::PoisonError::into_inner) = base.trim_end_matches('/').to_owned();
     }
 
     /// A link to `path` (starting with `/`) valid for `ttl` (capped at [`MAX_LINK_TTL`]).
     pub fn link(&self, path: &str, ttl: Duration) -> SignedLink {
         let expires = unix_now() + ttl.min(MAX_LINK_TTL).as_secs().max(1);
         let sig = self.signature(path, expires);
-        SignedLink { url: format!("{}{path}?expires={expires}&sig={sig}", self.base), expires }
+        SignedLink { url: format!("{}{path}?expires={expires}&sig={sig}", self.base()), expires }
     }
 
     /// The shareable download link of artifact `id`.

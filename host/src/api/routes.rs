@@ -195,6 +195,24 @@ pub fn api_routes() -> Vec<Route> {
         },
         Route {
             method: "GET",
+            path: "/api/v1/browsers",
+            handler: get(sessions::browsers),
+            doc: OperationDoc {
+                operation_id: "browserPool",
+                summary: "The session browser pool: runtime, running browsers (runtime ids), open contexts, crashes (admin)",
+                scope: Scope::Admin,
+                request: None,
+                response: json!({ "type": "object", "properties": {
+                    "runtime": { "type": "string" },
+                    "stats": { "type": "object", "properties": {
+                        "browsers": { "type": "integer" }, "contexts": { "type": "integer" }, "crashes": { "type": "integer" } } },
+                    "instances": { "type": "array", "items": { "type": "string" } }
+                } }),
+                query: &[],
+            },
+        },
+        Route {
+            method: "GET",
             path: "/api/v1/audit",
             handler: get(audit::query),
             doc: OperationDoc {

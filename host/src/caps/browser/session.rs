@@ -119,12 +119,14 @@ impl BrowserService {
         Ok(SessionBrowser { context, _proxy: proxy, ledger, spec: session.spec.clone() })
     }
 
-    /// Close session `id`'s context and proxy (its close hook).
+    /// Close session `id`'s context and proxy (its close hook), in the
+    /// background, so a call does not wait for the browser to tear its tabs
+    /// down.
     async fn release(&self, id: &str) {
         let slot = self.lock().remove(id);
         if let Some(slot) = slot {
             if let Some(browser) = slot.lock().await.browser.take() {
-                browser.context.dispose().await;
+                tokio::spawn(async move { browser.context.dispose().await });
             }
         }
     }
@@ -188,10 +190,11 @@ impl SessionBrowser {
         &self.spec
     }
 
-    /// The proxy's refusal of exactly `url`, if it refused it.
+    /// Why the proxy failed exactly `url` (refused it, or could not reach
+    /// it), if it did: the page then shows the proxy's own error page.
     pub fn refusal_at(&self, url: &str) -> Option<Error> {
         let failures = self.ledger.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        failures.iter().rev().find(|f| f.target == url && f.error.code == ErrorCode::EgressDenied).map(|f| f.error.clone())
+        failures.iter().rev().find(|f| f.target == url).map(|f| f.error.clone())
     }
 
     /// Why navigating to `url` failed with Chromium's `net_error`: the
