@@ -239,5 +239,8 @@ impl Drop for Server {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A killed server leaves its browsers; any local command on the data
+        // directory reaps them (Helmdeck::open stops orphaned browsers).
+        let _ = helmdeck(built(), self.data.path()).args(["pack", "list"]).output();
     }
 }

@@ -157,11 +157,12 @@ async fn sessions_keep_their_own_cookies_and_deleting_one_frees_its_context() ->
     let fresh = server.call("browser.interact", show.clone()).await?;
     assert_eq!(fresh.output()["extracted"]["cookie"], json!(["none"]), "an ephemeral session starts empty");
 
-    let two = wait_until(|| async { server.browsers().await.map(|b| b["stats"]["contexts"] == 2) }).await?;
+    let held = |b: Value| b["stats"]["contexts"].as_u64().unwrap_or(0) - b["spare_contexts"].as_u64().unwrap_or(0);
+    let two = wait_until(|| async { server.browsers().await.map(|b| held(b) == 2) }).await?;
     assert!(two, "the two named sessions hold a context each; the ephemeral one was released");
     let deleted = server.request(reqwest::Method::DELETE, &format!("/api/v1/sessions/{a}"), None).await?;
     assert_eq!(deleted.body["state"], "closed");
-    let freed = wait_until(|| async { server.browsers().await.map(|b| b["stats"]["contexts"] == 1) }).await?;
+    let freed = wait_until(|| async { server.browsers().await.map(|b| held(b) == 1) }).await?;
     assert!(freed, "deleting a session disposes its browser context");
     let gone = server.call_in(&a, "browser.interact", show).await?;
     assert_eq!(gone.code(), "session_unavailable");

@@ -3,6 +3,7 @@
 //! wasm32-wasip2 target, system packages), so a fresh Debian machine needs
 //! only these two commands.
 
+mod bench_browser;
 mod packs;
 mod setup;
 mod workspace;
@@ -45,6 +46,10 @@ enum Command {
     Lint,
     /// Install the prerequisites (wasm32-wasip2 target, system packages).
     Setup,
+    /// Benchmark browser sessions: `browser.screenshot_url` over REST vs
+    /// Playwright on the same page, cold start, concurrent sessions and
+    /// memory; writes target/bench/browser.json.
+    BenchBrowser,
 }
 
 fn main() -> Result<()> {
@@ -68,6 +73,11 @@ fn main() -> Result<()> {
         }
         Command::Lint => ws.lint()?,
         Command::Setup => setup::ensure_all()?,
+        Command::BenchBrowser => {
+            setup::ensure_all()?;
+            let report = bench_browser::run(&ws)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::process::Command;
 
 /// Debian packages the project needs at run or test time, with a command
 /// that proves each is present.
-const SYSTEM_PACKAGES: &[(&str, &str)] = &[("git", "git")];
+const SYSTEM_PACKAGES: &[(&str, &str)] = &[("git", "git"), ("chromium", "chromium")];
 
 /// Everything `run` and `test` need.
 pub fn ensure_all() -> Result<()> {

@@ -206,6 +206,7 @@ pub fn api_routes() -> Vec<Route> {
                     "runtime": { "type": "string" },
                     "stats": { "type": "object", "properties": {
                         "browsers": { "type": "integer" }, "contexts": { "type": "integer" }, "crashes": { "type": "integer" } } },
+                    "spare_contexts": { "type": "integer", "description": "contexts made ahead for the next session (counted in stats.contexts)" },
                     "instances": { "type": "array", "items": { "type": "string" } }
                 } }),
                 query: &[],

@@ -58,10 +58,12 @@ pub async fn delete(State(app): AppState, caller: Caller, Path(id): Path<String>
 }
 
 /// `GET /api/v1/browsers`: the session browser pool (admin): running
-/// browsers with their runtime ids, open contexts, crashes since start.
+/// browsers with their runtime ids, open contexts (the spare one made ahead
+/// for the next session included), crashes since start.
 pub async fn browsers(State(app): AppState, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Admin)?;
     let pool = app.services.browser.pool();
     let instances: Vec<String> = pool.instances().into_iter().map(|id| id.0).collect();
-    Ok(Json(json!({ "runtime": pool.runtime().kind(), "stats": pool.stats(), "instances": instances })))
+    let spare = app.services.browser.has_spare();
+    Ok(Json(json!({ "runtime": pool.runtime().kind(), "stats": pool.stats(), "spare_contexts": u8::from(spare), "instances": instances })))
 }

@@ -33,7 +33,7 @@ pub async fn run(config: Config, _args: ServeArgs) -> Result<ExitCode> {
     let app = Helmdeck::open(config).await?;
     app.services.sessions.spawn_watchdog(SESSION_WATCHDOG_PERIOD);
     let browsers = app.services.browser.pool().clone();
-    let warming = browsers.clone();
+    let warming = app.services.browser.clone();
     tokio::spawn(async move {
         if let Err(e) = warming.warm_up().await {
             tracing::warn!(error = %e, "no warm session browser; browser tools will fail until Chromium can start");

@@ -25,6 +25,8 @@ pub const OP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default and longest navigation and wait deadlines.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 pub const MAX_WAIT: Duration = Duration::from_secs(300);
+/// The viewport of a session that asks for none.
+pub const DEFAULT_VIEWPORT: (u32, u32) = (1280, 720);
 /// How often waits re-check their condition.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -48,11 +50,16 @@ impl SessionPage {
     /// Open a page in `session`'s context, emulating its viewport, user
     /// agent and locale.
     pub async fn open(session: Arc<SessionBrowser>) -> Result<SessionPage> {
-        let page = session.context().new_page().await?;
+        let (page, ready) = match session.take_ready_page() {
+            Some(page) => (page, true),
+            None => (session.context().new_page().await?, false),
+        };
         let handle = SessionPage { page: Some(page), session, url: Mutex::new("about:blank".to_owned()) };
         let spec = handle.session.spec().clone();
-        let viewport = spec.viewport.map_or((1280, 720), |v| (v.width, v.height));
-        handle.set_viewport(viewport.0, viewport.1).await?;
+        if !ready {
+            let viewport = spec.viewport.map_or(DEFAULT_VIEWPORT, |v| (v.width, v.height));
+            handle.set_viewport(viewport.0, viewport.1).await?;
+        }
         if spec.user_agent.is_some() || spec.locale.is_some() {
             let ua = match &spec.user_agent {
                 Some(ua) => ua.clone(),

@@ -1,9 +1,14 @@
 //! A session's browser: its context in the warm pool and its guarded
-//! egress proxy, made on the session's first browser call and released by
+//! egress proxy, made on the session's first browser call (or taken from a
+//! spare made ahead, for sessions with default options) and released by
 //! the session's close hook. A context whose browser crashed is reported
 //! once as `session_unavailable` and then replaced on the next call.
 
+use super::page::DEFAULT_VIEWPORT;
 use super::proxy::{EgressProxy, ProxyEvent, ProxyObserver};
+use chromiumoxide::Page;
+use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
+use std::sync::atomic::{AtomicBool, Ordering};
 use crate::audit::{AuditEvent, AuditKind, AuditLog, Decision, Outcome};
 use crate::caps::CallInfo;
 use crate::guard::EgressGuard;
@@ -27,6 +32,10 @@ struct Inner {
     guard: Arc<EgressGuard>,
     audit: AuditLog,
     sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
+    /// A context, proxy and blank page made ahead of time for the next
+    /// session with default options (what every ephemeral session has).
+    spare: Mutex<Option<SessionBrowser>>,
+    refilling: AtomicBool,
 }
 
 #[derive(Default)]
@@ -42,6 +51,8 @@ pub struct SessionBrowser {
     _proxy: EgressProxy,
     ledger: Arc<Ledger>,
     spec: SessionSpec,
+    /// A blank page with the default viewport, made with a spare context.
+    ready_page: Mutex<Option<Page>>,
 }
 
 /// A request the proxy refused or could not complete.
@@ -56,6 +67,8 @@ struct Failure {
 /// records) and recent failures by host.
 #[derive(Default)]
 struct Ledger {
+    /// The session id and its owner (bound when a spare is claimed).
+    owner: Mutex<Option<(String, String)>>,
     call: Mutex<Option<Arc<CallInfo>>>,
     failures: Mutex<VecDeque<Failure>>,
 }
@@ -63,7 +76,22 @@ struct Ledger {
 impl BrowserService {
     /// Browsers from `pool`, egress through `guard`, records to `audit`.
     pub fn new(pool: BrowserPool, guard: Arc<EgressGuard>, audit: AuditLog) -> BrowserService {
-        BrowserService { inner: Arc::new(Inner { pool, guard, audit, sessions: Mutex::new(HashMap::new()) }) }
+        let inner = Inner {
+            pool,
+            guard,
+            audit,
+            sessions: Mutex::new(HashMap::new()),
+            spare: Mutex::new(None),
+            refilling: AtomicBool::new(false),
+        };
+        BrowserService { inner: Arc::new(inner) }
+    }
+
+    /// Start the pool's warm browsers and make a spare context.
+    pub async fn warm_up(&self) -> Result<()> {
+        self.inner.pool.warm_up().await?;
+        self.refill().await;
+        Ok(())
     }
 
     /// The warm pool.
@@ -71,14 +99,14 @@ impl BrowserService {
         &self.inner.pool
     }
 
+    /// Whether a spare context (counted in the pool's contexts) is ready.
+    pub fn has_spare(&self) -> bool {
+        self.inner.spare.lock().unwrap_or_else(PoisonError::into_inner).as_ref().is_some_and(|s| s.context.is_alive())
+    }
+
     /// The guard every page request passes.
     pub fn guard(&self) -> &Arc<EgressGuard> {
         &self.inner.guard
-    }
-
-    /// How many sessions hold a browser context.
-    pub fn open_contexts(&self) -> usize {
-        self.lock().len()
     }
 
     /// The browser of `session` for `call`: its existing context, or a new
@@ -102,7 +130,13 @@ impl BrowserService {
         let browser = match &slot.browser {
             Some(b) => b.clone(),
             None => {
-                let made = Arc::new(self.open(session).await?);
+                let made = match self.claim_spare(session) {
+                    Some(spare) => spare,
+                    None => self.open(session.spec.clone()).await?,
+                };
+                *made.ledger.owner.lock().unwrap_or_else(PoisonError::into_inner) =
+                    Some((session.id.clone(), session.owner.clone()));
+                let made = Arc::new(made);
                 slot.browser = Some(made.clone());
                 made
             }
@@ -111,12 +145,49 @@ impl BrowserService {
         Ok(browser)
     }
 
-    async fn open(&self, session: &LiveSession) -> Result<SessionBrowser> {
+    async fn open(&self, spec: SessionSpec) -> Result<SessionBrowser> {
         let ledger = Arc::new(Ledger::default());
-        let observer = self.observer(&session.id, &session.owner, ledger.clone());
+        let observer = self.observer(ledger.clone());
         let proxy = EgressProxy::start(self.inner.guard.clone(), observer).await?;
         let context = self.inner.pool.context(&proxy.url()).await?;
-        Ok(SessionBrowser { context, _proxy: proxy, ledger, spec: session.spec.clone() })
+        Ok(SessionBrowser { context, _proxy: proxy, ledger, spec, ready_page: Mutex::new(None) })
+    }
+
+    /// The spare, for a session with default options, if it is still good;
+    /// a new spare is made in the background either way.
+    fn claim_spare(&self, session: &LiveSession) -> Option<SessionBrowser> {
+        if session.spec != SessionSpec::default() {
+            return None;
+        }
+        let spare = self.inner.spare.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let service = self.clone();
+        tokio::spawn(async move { service.refill().await });
+        spare.filter(|s| s.context.is_alive())
+    }
+
+    /// Make a spare context with a blank page when there is none.
+    async fn refill(&self) {
+        if self.inner.refilling.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let has_spare = self.inner.spare.lock().unwrap_or_else(PoisonError::into_inner).as_ref().is_some_and(|s| s.context.is_alive());
+        if !has_spare {
+            match self.make_spare().await {
+                Ok(spare) => *self.inner.spare.lock().unwrap_or_else(PoisonError::into_inner) = Some(spare),
+                Err(e) => tracing::debug!(error = %e, "no spare browser context"),
+            }
+        }
+        self.inner.refilling.store(false, Ordering::Release);
+    }
+
+    async fn make_spare(&self) -> Result<SessionBrowser> {
+        let spare = self.open(SessionSpec::default()).await?;
+        let page = spare.context.new_page().await?;
+        let (width, height) = DEFAULT_VIEWPORT;
+        let viewport = SetDeviceMetricsOverrideParams::new(i64::from(width), i64::from(height), 1.0, false);
+        page.execute(viewport).await.map_err(|e| spare.context.failure("set the viewport", e))?;
+        *spare.ready_page.lock().unwrap_or_else(PoisonError::into_inner) = Some(page);
+        Ok(spare)
     }
 
     /// Close session `id`'s context and proxy (its close hook), in the
@@ -133,11 +204,12 @@ impl BrowserService {
 
     /// Audit each proxied request with the session and the call in
     /// progress, and remember failures by host.
-    fn observer(&self, session: &str, owner: &str, ledger: Arc<Ledger>) -> ProxyObserver {
-        let (audit, session, owner) = (self.inner.audit.clone(), session.to_owned(), owner.to_owned());
+    fn observer(&self, ledger: Arc<Ledger>) -> ProxyObserver {
+        let audit = self.inner.audit.clone();
         Arc::new(move |ev: ProxyEvent| {
-            let mut event = AuditEvent::new(AuditKind::Capability, owner.clone());
-            event.session = Some(session.clone());
+            let (session, owner) = ledger.owner.lock().unwrap_or_else(PoisonError::into_inner).clone().unzip();
+            let mut event = AuditEvent::new(AuditKind::Capability, owner.unwrap_or_else(|| "helmdeck".to_owned()));
+            event.session = session;
             if let Some(call) = ledger.call.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
                 event.call_id = Some(call.call_id.clone());
                 event.pack = Some(call.pack.clone());
@@ -188,6 +260,11 @@ impl SessionBrowser {
     /// The session's options (viewport, user agent, locale).
     pub fn spec(&self) -> &SessionSpec {
         &self.spec
+    }
+
+    /// The blank page made ahead with a spare context, once.
+    pub fn take_ready_page(&self) -> Option<Page> {
+        self.ready_page.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 
     /// Why the proxy failed exactly `url` (refused it, or could not reach

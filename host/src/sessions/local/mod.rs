@@ -125,6 +125,10 @@ impl LocalRuntime {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
+            // Chromium's crash handler leaves the browser's process group;
+            // with its database inside the profile it is found and stopped
+            // with it, and writes nothing to the user's home.
+            .env("XDG_CONFIG_HOME", profile.join("config"))
             .process_group(0)
             .kill_on_drop(true)
             .spawn()
@@ -208,10 +212,13 @@ fn supervise(mut child: Child, profile: PathBuf) -> (oneshot::Sender<()>, watch:
                 "the browser was stopped".to_owned()
             }
         };
-        // Renderers may outlive the browser process for a moment.
+        // Renderers may outlive the browser process for a moment, and the
+        // crash handler lives outside its group.
         if let Some(pid) = pid {
             reap::kill_group(pid);
         }
+        let straggling = profile.clone();
+        let _ = tokio::task::spawn_blocking(move || reap::kill_stragglers(&straggling)).await;
         let _ = tokio::fs::remove_dir_all(&profile).await;
         let _ = exit_tx.send(Some(reason));
     });
@@ -290,3 +297,6 @@ impl SessionRuntime for LocalRuntime {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

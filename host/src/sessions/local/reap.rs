@@ -14,26 +14,47 @@ pub fn kill_group(pid: u32) {
     }
 }
 
+/// Kill every process with an argument under `dir` (a browser's helpers
+/// and its crash handler, which leaves the browser's process group); used
+/// once a browser has exited.
+pub fn kill_stragglers(dir: &Path) {
+    let marker = dir.display().to_string();
+    for (pid, args) in processes() {
+        if args.iter().any(|a| a.contains(&marker)) {
+            kill_group(pid);
+            if let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
+                let _ = kill_process(p, Signal::KILL);
+            }
+        }
+    }
+}
+
+/// Every process and its arguments.
+fn processes() -> Vec<(u32, Vec<String>)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let raw = std::fs::read(e.path().join("cmdline")).ok()?;
+            Some((pid, raw.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect()))
+        })
+        .collect()
+}
+
 /// Kill every process whose command line has `--user-data-dir=` under
 /// `profiles` and whose pid is not in `ours`, then delete the profiles no
-/// live instance owns. Returns how many browser processes were killed.
+/// live instance owns (which kills their crash handlers too). Returns how
+/// many browser processes were killed.
 pub fn reap(profiles: &Path, ours: &[u32]) -> Result<usize> {
     let prefix = format!("--user-data-dir={}/", profiles.display());
+    if !Path::new("/proc").is_dir() {
+        return Err(Error::internal("cannot list processes: /proc is missing"));
+    }
     let mut killed = 0;
-    let entries = match std::fs::read_dir("/proc") {
-        Ok(entries) => entries,
-        Err(e) => return Err(Error::internal(format!("cannot list processes in /proc: {e}"))),
-    };
     let mut owned_profiles: Vec<String> = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let Some(profile) = cmdline.split(|b| *b == 0).find_map(|arg| std::str::from_utf8(arg).ok()?.strip_prefix(&prefix))
-        else {
+    for (pid, args) in processes() {
+        let Some(profile) = args.iter().find_map(|a| a.strip_prefix(&prefix)) else {
             continue;
         };
         if ours.contains(&pid) || in_group_of(pid, ours) {
@@ -45,13 +66,13 @@ pub fn reap(profiles: &Path, ours: &[u32]) -> Result<usize> {
         if let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
             let _ = kill_process(p, Signal::KILL);
         }
-        let helper = cmdline.split(|b| *b == 0).any(|arg| arg.starts_with(b"--type="));
-        killed += usize::from(!helper);
+        killed += usize::from(!args.iter().any(|a| a.starts_with("--type=")));
     }
     if let Ok(dirs) = std::fs::read_dir(profiles) {
         for dir in dirs.flatten() {
             let name = dir.file_name().to_string_lossy().into_owned();
             if !owned_profiles.iter().any(|p| p.trim_end_matches('/') == name) {
+                kill_stragglers(&dir.path());
                 let _ = std::fs::remove_dir_all(dir.path());
             }
         }
