@@ -47,7 +47,8 @@ impl LinkSigner {
     pub fn load_or_create(path: &Path, base: &str) -> Result<LinkSigner> {
         let io = |e: std::io::Error| Error::internal(format!("link signing key `{}`: {e}", path.display()));
         let key = match std::fs::read_to_string(path) {
-            Ok(text) => hex::decode(text.trim()).map_err(|e| Error::internal(format!("`{}` is not hex: {e}", path.display())))?,
+            Ok(text) => hex::decode(text.trim())
+                .map_err(|e| Error::internal(format!("`{}` is not hex: {e}", path.display())))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = rand::random::<[u8; 32]>().to_vec();
                 crate::auth::write_private(path, hex::encode(&key).as_bytes()).map_err(io)?;
@@ -56,7 +57,10 @@ impl LinkSigner {
             Err(e) => return Err(io(e)),
         };
         if key.len() < 32 {
-            return Err(Error::internal(format!("`{}` holds a key shorter than 32 bytes; delete it to make a new one", path.display())));
+            return Err(Error::internal(format!(
+                "`{}` holds a key shorter than 32 bytes; delete it to make a new one",
+                path.display()
+            )));
         }
         Ok(LinkSigner { key, base: std::sync::RwLock::new(base.trim_end_matches('/').to_owned()) })
     }
@@ -102,7 +106,8 @@ impl LinkSigner {
 
     fn mac(&self, path: &str, expires: u64) -> Hmac<Sha256> {
         // HMAC takes keys of any length; ours is 32 bytes.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
         mac.update(path.as_bytes());
         mac.update(b"\n");
         mac.update(expires.to_string().as_bytes());

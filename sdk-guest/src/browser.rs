@@ -105,8 +105,11 @@ impl Page {
 
     /// Navigate to an http(s) URL.
     pub fn navigate(&self, url: &str, how: &Navigate) -> ToolResult<Navigation> {
-        let options =
-            wit::NavigateOptions { wait_until: how.wait_until, selector: how.selector.clone(), timeout_ms: how.timeout_ms };
+        let options = wit::NavigateOptions {
+            wait_until: how.wait_until,
+            selector: how.selector.clone(),
+            timeout_ms: how.timeout_ms,
+        };
         Ok(self.inner.navigate(url, &options)?)
     }
 
@@ -253,7 +256,11 @@ impl PageTarget {
         if let Some(v) = viewport {
             page.set_viewport(v.width, v.height)?;
         }
-        let how = Navigate { wait_until: self.wait_until.into(), selector: self.wait_for.clone(), timeout_ms: self.timeout_ms };
+        let how = Navigate {
+            wait_until: self.wait_until.into(),
+            selector: self.wait_for.clone(),
+            timeout_ms: self.timeout_ms,
+        };
         let landed = page.navigate(&self.url, &how)?;
         Ok((page, landed))
     }

@@ -37,7 +37,8 @@ fn target_dir() -> PathBuf {
 
 fn cargo(args: &[&str], target: &Path) -> Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo).args(args).env("CARGO_TARGET_DIR", target).current_dir(workspace_root()).status()?;
+    let status =
+        Command::new(cargo).args(args).env("CARGO_TARGET_DIR", target).current_dir(workspace_root()).status()?;
     if !status.success() {
         bail!("cargo {} failed", args.join(" "));
     }
@@ -59,7 +60,8 @@ fn build() -> Result<Built> {
     // target directory share artifact names too, and a pack must be built
     // against this checkout's SDK.
     let packs_target = target.join("browser-test-packs");
-    let pack_args = ["build", "--quiet", "--profile", "pack", "--target", "wasm32-wasip2", "-p", "pack-browser", "-p", "pack-web"];
+    let pack_args =
+        ["build", "--quiet", "--profile", "pack", "--target", "wasm32-wasip2", "-p", "pack-browser", "-p", "pack-web"];
     cargo(&pack_args, &packs_target)?;
     let dir = tempfile::tempdir()?;
     let bin = dir.path().join("helmdeck");
@@ -136,10 +138,8 @@ impl Server {
         let info = data.path().join("server.json");
         let started = Instant::now();
         let url = loop {
-            if let Ok(text) = std::fs::read_to_string(&info) {
-                if let Ok(v) = serde_json::from_str::<Value>(&text) {
-                    break v["url"].as_str().unwrap_or_default().to_owned();
-                }
+            if let Some(v) = std::fs::read_to_string(&info).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()) {
+                break v["url"].as_str().unwrap_or_default().to_owned();
             }
             if started.elapsed() > Duration::from_secs(30) {
                 bail!("helmdeck serve did not start");
@@ -196,7 +196,8 @@ impl Server {
 
     /// An artifact's bytes over the authenticated route.
     pub async fn artifact(&self, id: &str) -> Result<Vec<u8>> {
-        let response = self.client.get(format!("{}/api/v1/artifacts/{id}", self.url)).bearer_auth(&self.token).send().await?;
+        let response =
+            self.client.get(format!("{}/api/v1/artifacts/{id}", self.url)).bearer_auth(&self.token).send().await?;
         if !response.status().is_success() {
             bail!("artifact {id}: {}", response.status());
         }

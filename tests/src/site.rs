@@ -56,7 +56,9 @@ fn routes() -> Router<u16> {
 }
 
 async fn page(title: &str, body: &str) -> Html<String> {
-    Html(format!("<!doctype html><html><head><meta charset=utf-8><title>{title}</title></head><body>{body}</body></html>"))
+    Html(format!(
+        "<!doctype html><html><head><meta charset=utf-8><title>{title}</title></head><body>{body}</body></html>"
+    ))
 }
 
 const BLOCK: &str = r#"<style>body{margin:0;background:#fff}</style>

@@ -25,7 +25,10 @@ async fn image_of(server: &Server, answer: &Answer) -> Result<image::DynamicImag
 async fn screenshots_have_the_requested_size_and_colours_and_full_pages_are_taller() -> Result<()> {
     let (server, site) = setup().await?;
     let shot = server
-        .call("browser.screenshot_url", json!({ "url": site.url("/block"), "viewport": { "width": 400, "height": 300 } }))
+        .call(
+            "browser.screenshot_url",
+            json!({ "url": site.url("/block"), "viewport": { "width": 400, "height": 300 } }),
+        )
         .await?;
     let out = shot.output();
     assert_eq!((out["width"].as_u64(), out["height"].as_u64()), (Some(400), Some(300)));
@@ -45,14 +48,21 @@ async fn screenshots_have_the_requested_size_and_colours_and_full_pages_are_tall
     let [r, g, b, _] = decoded.get_pixel(100, 50).0;
     assert!(r > 230 && g < 30 && b < 30, "jpeg block is still red: {r},{g},{b}");
 
-    let element = server.call("browser.screenshot_url", json!({ "url": site.url("/block"), "selector": "#block" })).await?;
+    let element =
+        server.call("browser.screenshot_url", json!({ "url": site.url("/block"), "selector": "#block" })).await?;
     assert_eq!(image_of(&server, &element).await?.dimensions(), (200, 100));
 
     let viewport = json!({ "width": 800, "height": 600 });
-    let full = server.call("browser.screenshot_url", json!({ "url": site.url("/long"), "full_page": true, "viewport": viewport })).await?;
+    let full = server
+        .call("browser.screenshot_url", json!({ "url": site.url("/long"), "full_page": true, "viewport": viewport }))
+        .await?;
     let full_png = image_of(&server, &full).await?;
     assert_eq!(full_png.width(), 800);
-    assert!(full_png.height() > 600, "a full-page shot of a 3000 px page is taller than the viewport: {}", full_png.height());
+    assert!(
+        full_png.height() > 600,
+        "a full-page shot of a 3000 px page is taller than the viewport: {}",
+        full_png.height()
+    );
     assert_eq!(full.output()["height"].as_u64(), Some(u64::from(full_png.height())));
     Ok(())
 }
@@ -107,7 +117,10 @@ async fn scrape_spa_extracts_delayed_content_and_reports_missing_fields_as_parti
     assert_eq!(out["complete"], false);
     assert_eq!(out["data"]["shop"], "Ada's Books", "the fields that exist are still extracted");
     assert_eq!(out["data"]["rating"], Value::Null);
-    assert_eq!(out["errors"], json!([{ "field": "rating", "code": "not_found", "message": "no element matches `.rating`" }]));
+    assert_eq!(
+        out["errors"],
+        json!([{ "field": "rating", "code": "not_found", "message": "no element matches `.rating`" }])
+    );
     Ok(())
 }
 
@@ -147,12 +160,22 @@ async fn sessions_keep_their_own_cookies_and_deleting_one_frees_its_context() ->
     let (server, site) = setup().await?;
     let (a, b) = (server.session().await?, server.session().await?);
     let set = |v: &str| json!({ "url": site.url(&format!("/cookie/set?v={v}")), "actions": [{ "action": "wait_for", "selector": "#set" }] });
-    let (set_a, set_b) = tokio::join!(server.call_in(&a, "browser.interact", set("alpha")), server.call_in(&b, "browser.interact", set("beta")));
+    let (set_a, set_b) = tokio::join!(
+        server.call_in(&a, "browser.interact", set("alpha")),
+        server.call_in(&b, "browser.interact", set("beta"))
+    );
     set_a?.output();
     set_b?.output();
     let show = json!({ "url": site.url("/cookie/show"), "actions": [{ "action": "extract", "name": "cookie", "selector": "#cookie" }] });
-    let (seen_a, seen_b) = tokio::join!(server.call_in(&a, "browser.interact", show.clone()), server.call_in(&b, "browser.interact", show.clone()));
-    assert_eq!(seen_a?.output()["extracted"]["cookie"], json!(["flavour=alpha"]), "session a keeps its cookie across calls");
+    let (seen_a, seen_b) = tokio::join!(
+        server.call_in(&a, "browser.interact", show.clone()),
+        server.call_in(&b, "browser.interact", show.clone())
+    );
+    assert_eq!(
+        seen_a?.output()["extracted"]["cookie"],
+        json!(["flavour=alpha"]),
+        "session a keeps its cookie across calls"
+    );
     assert_eq!(seen_b?.output()["extracted"]["cookie"], json!(["flavour=beta"]), "and does not see b's");
     let fresh = server.call("browser.interact", show.clone()).await?;
     assert_eq!(fresh.output()["extracted"]["cookie"], json!(["none"]), "an ephemeral session starts empty");
@@ -195,12 +218,23 @@ async fn a_killed_browser_is_reported_as_session_unavailable_and_the_next_call_w
 #[tokio::test]
 async fn refused_addresses_are_blocked_and_audited_while_the_allowlisted_site_loads() -> Result<()> {
     let (server, site) = setup().await?;
-    for url in [site.loopback_url("/block"), "http://169.254.169.254/latest/meta-data/".to_owned(), "http://10.1.2.3/".to_owned()] {
+    for url in [
+        site.loopback_url("/block"),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://10.1.2.3/".to_owned(),
+    ] {
         let denied = server.call("browser.screenshot_url", json!({ "url": url })).await?;
         assert_eq!(denied.code(), "egress_denied", "{url}: {}", denied.body);
     }
+    let navigations = server.audit("capability=browser.navigate&decision=deny&limit=100").await?;
+    assert_eq!(navigations.len(), 3, "each refused navigation is audited: {navigations:?}");
     let redirected = server.call("browser.screenshot_url", json!({ "url": site.url("/to-metadata") })).await?;
-    assert_eq!(redirected.code(), "egress_denied", "a redirect to the metadata address is refused: {}", redirected.body);
+    assert_eq!(
+        redirected.code(),
+        "egress_denied",
+        "a redirect to the metadata address is refused: {}",
+        redirected.body
+    );
 
     let embeds = server.call("web.content", json!({ "url": site.url("/ssrf"), "format": "text" })).await?;
     assert!(embeds.output()["content"].as_str().unwrap_or_default().contains("Embeds"), "the allow-listed page loads");
@@ -227,11 +261,27 @@ async fn bad_urls_unreachable_hosts_timeouts_and_selector_errors_map_to_the_clos
         ("browser.screenshot_url", json!({ "url": "http://" }), "invalid_input"),
         ("browser.screenshot_url", json!({ "url": "http://fixture.localhost:1/" }), "network_error"),
         ("browser.screenshot_url", json!({ "url": site.url("/hang"), "timeout_ms": 800 }), "timeout"),
-        ("browser.screenshot_url", json!({ "url": site.url("/block"), "wait_for": "#never", "timeout_ms": 800 }), "timeout"),
+        (
+            "browser.screenshot_url",
+            json!({ "url": site.url("/block"), "wait_for": "#never", "timeout_ms": 800 }),
+            "timeout",
+        ),
         ("browser.screenshot_url", json!({ "url": site.url("/block"), "selector": "#missing" }), "not_found"),
-        ("browser.interact", json!({ "url": site.url("/form"), "actions": [{ "action": "click", "selector": "##bad" }] }), "invalid_input"),
-        ("browser.interact", json!({ "url": site.url("/form"), "actions": [{ "action": "select", "selector": "#colour", "value": "green" }] }), "not_found"),
-        ("browser.interact", json!({ "url": site.url("/form"), "actions": [{ "action": "press", "key": "NoSuchKey" }] }), "invalid_input"),
+        (
+            "browser.interact",
+            json!({ "url": site.url("/form"), "actions": [{ "action": "click", "selector": "##bad" }] }),
+            "invalid_input",
+        ),
+        (
+            "browser.interact",
+            json!({ "url": site.url("/form"), "actions": [{ "action": "select", "selector": "#colour", "value": "green" }] }),
+            "not_found",
+        ),
+        (
+            "browser.interact",
+            json!({ "url": site.url("/form"), "actions": [{ "action": "press", "key": "NoSuchKey" }] }),
+            "invalid_input",
+        ),
     ];
     for (tool, input, code) in cases {
         let answer = server.call(tool, input.clone()).await?;

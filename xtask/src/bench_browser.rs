@@ -95,7 +95,10 @@ fn serve_page() -> Result<u16> {
                 let mut stream = stream;
                 let mut buf = [0u8; 4096];
                 let _ = stream.read(&mut buf);
-                let head = format!("HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", PAGE.len());
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    PAGE.len()
+                );
                 let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(PAGE.as_bytes()));
             });
         }
@@ -127,7 +130,8 @@ impl Server {
         let info = data.path().join("server.json");
         let started = Instant::now();
         let url = loop {
-            if let Some(url) = std::fs::read_to_string(&info).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()) {
+            if let Some(url) = std::fs::read_to_string(&info).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            {
                 break url["url"].as_str().unwrap_or_default().to_owned();
             }
             if started.elapsed() > Duration::from_secs(30) {
@@ -151,7 +155,9 @@ impl Server {
     }
 
     fn post(&self, path: &str, body: &Value) -> Result<Value> {
-        let answer = ureq::post(&format!("{}{path}", self.url)).set("authorization", &format!("Bearer {}", self.token)).send_json(body);
+        let answer = ureq::post(&format!("{}{path}", self.url))
+            .set("authorization", &format!("Bearer {}", self.token))
+            .send_json(body);
         match answer {
             Ok(r) => Ok(r.into_json()?),
             Err(ureq::Error::Status(code, r)) => bail!("{path}: {code} {}", r.into_string().unwrap_or_default()),
@@ -160,7 +166,10 @@ impl Server {
     }
 
     fn get(&self, path: &str) -> Result<Value> {
-        Ok(ureq::get(&format!("{}{path}", self.url)).set("authorization", &format!("Bearer {}", self.token)).call()?.into_json()?)
+        Ok(ureq::get(&format!("{}{path}", self.url))
+            .set("authorization", &format!("Bearer {}", self.token))
+            .call()?
+            .into_json()?)
     }
 
     fn screenshot(&self, url: &str, session: Option<&str>) -> Result<Value> {
@@ -208,8 +217,12 @@ fn concurrency(server: &Server, url: &str) -> Result<Value> {
         }
         let started = Instant::now();
         let results: Vec<Result<Value>> = std::thread::scope(|scope| {
-            let calls: Vec<_> = sessions.iter().map(|id| scope.spawn(move || server.screenshot(url, Some(id)))).collect();
-            calls.into_iter().map(|c| c.join().unwrap_or_else(|_| Err(anyhow::anyhow!("call thread panicked")))).collect()
+            let calls: Vec<_> =
+                sessions.iter().map(|id| scope.spawn(move || server.screenshot(url, Some(id)))).collect();
+            calls
+                .into_iter()
+                .map(|c| c.join().unwrap_or_else(|_| Err(anyhow::anyhow!("call thread panicked"))))
+                .collect()
         });
         let wall_ms = started.elapsed().as_secs_f64() * 1e3;
         let failed = results.iter().filter(|r| r.is_err()).count();
@@ -235,11 +248,20 @@ fn playwright(ws: &Workspace, url: &str) -> Result<Vec<f64>> {
     let dir = ws.target.join("bench-node");
     std::fs::create_dir_all(&dir)?;
     if !dir.join("node_modules/playwright-core").exists() {
-        run_cmd(Command::new("npm").args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"]).arg(&dir).arg("playwright-core"))?;
+        run_cmd(
+            Command::new("npm")
+                .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+                .arg(&dir)
+                .arg("playwright-core"),
+        )?;
     }
     let script = dir.join("screenshot.js");
     std::fs::write(&script, PLAYWRIGHT_SCRIPT)?;
-    let chromium = ["/usr/lib/chromium/chromium", "/usr/bin/chromium"].iter().map(PathBuf::from).find(|p| p.exists()).context("no system Chromium")?;
+    let chromium = ["/usr/lib/chromium/chromium", "/usr/bin/chromium"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .context("no system Chromium")?;
     let out = Command::new("node")
         .arg(&script)
         .env("NODE_PATH", dir.join("node_modules"))
@@ -282,16 +304,24 @@ fn processes_matching(marker: &str) -> Vec<u32> {
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker)))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+        })
         .collect()
 }
 
 fn pss_kb(pid: u32) -> u64 {
     let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-    text.lines().find_map(|l| l.strip_prefix("Pss:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
+    text.lines()
+        .find_map(|l| l.strip_prefix("Pss:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn available_mb() -> u64 {
     let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    text.lines().find_map(|l| l.strip_prefix("MemAvailable:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()).map_or(0, |kb| kb / 1024)
+    text.lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb / 1024)
 }

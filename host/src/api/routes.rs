@@ -204,6 +204,8 @@ pub fn api_routes() -> Vec<Route> {
                 request: None,
                 response: json!({ "type": "object", "properties": {
                     "runtime": { "type": "string" },
+                    "enforces_limits": { "type": "boolean", "description": "whether sessions' memory_mb and cpus are enforced" },
+                    "can_exec": { "type": "boolean" },
                     "stats": { "type": "object", "properties": {
                         "browsers": { "type": "integer" }, "contexts": { "type": "integer" }, "crashes": { "type": "integer" } } },
                     "spare_contexts": { "type": "integer", "description": "contexts made ahead for the next session (counted in stats.contexts)" },

@@ -64,6 +64,14 @@ pub async fn browsers(State(app): AppState, caller: Caller) -> Result<Json<Value
     caller.require(Scope::Admin)?;
     let pool = app.services.browser.pool();
     let instances: Vec<String> = pool.instances().into_iter().map(|id| id.0).collect();
-    let spare = app.services.browser.has_spare();
-    Ok(Json(json!({ "runtime": pool.runtime().kind(), "stats": pool.stats(), "spare_contexts": u8::from(spare), "instances": instances })))
+    let spares = app.services.browser.spares();
+    let traits = pool.runtime().traits();
+    Ok(Json(json!({
+        "runtime": pool.runtime().kind(),
+        "enforces_limits": traits.enforces_limits,
+        "can_exec": traits.can_exec,
+        "stats": pool.stats(),
+        "spare_contexts": spares,
+        "instances": instances,
+    })))
 }

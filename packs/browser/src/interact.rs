@@ -2,9 +2,9 @@
 //! in order, stopping at the first failure with the step's index, its error
 //! and a screenshot of the page at that moment.
 
+use helmdeck_sdk::ErrorCode;
 use helmdeck_sdk::artifacts::{self, ArtifactRef};
 use helmdeck_sdk::browser::{Condition, LoadState, Navigate, Page, Screenshot, ViewportSize};
-use helmdeck_sdk::ErrorCode;
 use helmdeck_sdk::prelude::*;
 use std::collections::BTreeMap;
 
@@ -236,7 +236,14 @@ fn assert_text(page: &Page, text: &str, selector: Option<&str>, timeout_ms: Opti
 
 /// The error for step `index`: its own code and message, with the step,
 /// what ran before it and a screenshot of the page as it was.
-fn failure(page: &Page, index: usize, step: &Action, error: ToolError, done: &InteractOutput, screenshot: bool) -> ToolError {
+fn failure(
+    page: &Page,
+    index: usize,
+    step: &Action,
+    error: ToolError,
+    done: &InteractOutput,
+    screenshot: bool,
+) -> ToolError {
     let shot = screenshot
         .then(|| page.screenshot(&Screenshot::png()).ok())
         .flatten()

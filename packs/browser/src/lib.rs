@@ -203,7 +203,18 @@ mod tests {
         assert_eq!(shot["properties"]["wait_until"]["enum"], serde_json::json!(["load", "network_idle"]));
         let interact = &d.tools.iter().find(|t| t.name == "interact").unwrap().input_schema;
         let actions = serde_json::to_string(&interact["properties"]["actions"]).unwrap();
-        for action in ["navigate", "click", "type", "press", "select", "wait_for", "scroll", "screenshot", "assert_text", "extract"] {
+        for action in [
+            "navigate",
+            "click",
+            "type",
+            "press",
+            "select",
+            "wait_for",
+            "scroll",
+            "screenshot",
+            "assert_text",
+            "extract",
+        ] {
             assert!(actions.contains(&format!("\"{action}\"")), "{action} missing from {actions}");
         }
     }

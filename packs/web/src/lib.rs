@@ -122,8 +122,10 @@ mod tests {
     #[test]
     fn the_schemas_name_every_field_kind_and_type() {
         let d = Pack::describe();
-        let scrape = serde_json::to_string(&d.tools.iter().find(|t| t.name == "scrape_spa").unwrap().input_schema).unwrap();
-        for word in ["\"attribute\"", "\"html\"", "\"number\"", "\"integer\"", "\"boolean\"", "\"list\"", "\"fields\""] {
+        let scrape =
+            serde_json::to_string(&d.tools.iter().find(|t| t.name == "scrape_spa").unwrap().input_schema).unwrap();
+        for word in ["\"attribute\"", "\"html\"", "\"number\"", "\"integer\"", "\"boolean\"", "\"list\"", "\"fields\""]
+        {
             assert!(scrape.contains(word), "{word} missing");
         }
     }

@@ -166,9 +166,12 @@ pub fn run(input: ScrapeInput) -> ToolResult<ScrapeOutput> {
 fn page_spec(schema: &BTreeMap<String, FieldSpec>) -> ToolResult<Value> {
     fn one(path: &str, f: &FieldSpec) -> ToolResult<Value> {
         if f.kind == FieldKind::Attribute && f.attribute.as_deref().is_none_or(str::is_empty) {
-            return Err(ToolError::invalid_input(format!("field `{path}` has `kind: attribute` but no `attribute` name")));
+            return Err(ToolError::invalid_input(format!(
+                "field `{path}` has `kind: attribute` but no `attribute` name"
+            )));
         }
-        let mut v = serde_json::json!({ "selector": f.selector, "kind": f.kind, "attribute": f.attribute, "list": f.list });
+        let mut v =
+            serde_json::json!({ "selector": f.selector, "kind": f.kind, "attribute": f.attribute, "list": f.list });
         if let Some(fields) = &f.fields {
             let nested: ToolResult<Map<String, Value>> =
                 fields.iter().map(|(k, sub)| Ok((k.clone(), one(&format!("{path}.{k}"), sub)?))).collect();
@@ -181,7 +184,12 @@ fn page_spec(schema: &BTreeMap<String, FieldSpec>) -> ToolResult<Value> {
 }
 
 /// Coerce every leaf of `data` to its declared type, recording failures.
-fn coerce_fields(data: &mut Map<String, Value>, schema: &BTreeMap<String, FieldSpec>, prefix: &str, errors: &mut Vec<FieldError>) {
+fn coerce_fields(
+    data: &mut Map<String, Value>,
+    schema: &BTreeMap<String, FieldSpec>,
+    prefix: &str,
+    errors: &mut Vec<FieldError>,
+) {
     for (name, spec) in schema {
         let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
         let Some(value) = data.get_mut(name) else { continue };
@@ -216,7 +224,8 @@ pub fn coerce(text: &str, ty: FieldType) -> Result<Value, String> {
     match ty {
         FieldType::String => Ok(Value::String(text.to_owned())),
         FieldType::Number => {
-            let cleaned: String = t.chars().filter(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | 'e' | 'E')).collect();
+            let cleaned: String =
+                t.chars().filter(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | 'e' | 'E')).collect();
             cleaned
                 .parse::<f64>()
                 .ok()
@@ -261,7 +270,8 @@ mod tests {
             "items": { "selector": "li", "list": true, "fields": { "price": { "selector": ".p", "type": "number" } } }
         }))
         .unwrap();
-        let mut data = serde_json::json!({ "items": [ { "price": "3.5" }, { "price": "free" } ] }).as_object().cloned().unwrap();
+        let mut data =
+            serde_json::json!({ "items": [ { "price": "3.5" }, { "price": "free" } ] }).as_object().cloned().unwrap();
         let mut errors = Vec::new();
         coerce_fields(&mut data, &schema, "", &mut errors);
         assert_eq!(data["items"][0]["price"], serde_json::json!(3.5));

@@ -19,8 +19,8 @@ pub use session::{BrowserService, SessionBrowser};
 use super::{CapabilityAudit, CapsContext};
 use crate::engine::CallState;
 use crate::engine::wit::host::browser::{
-    Cookie, Host, HostPage, Image, ImageFormat, Navigation, NavigateOptions, PaperFormat, PdfOptions, ScreenshotOptions,
-    Viewport, WaitCondition, WaitUntil,
+    Cookie, Host, HostPage, Image, ImageFormat, NavigateOptions, Navigation, PaperFormat, PdfOptions,
+    ScreenshotOptions, Viewport, WaitCondition, WaitUntil,
 };
 use crate::engine::wit::host::types::Error as WitError;
 use crate::{Error, ErrorCode, Result};
@@ -63,7 +63,13 @@ impl BrowserView<'_> {
 
     /// Write one audit record `browser.<method>` with the page's URL
     /// (after the operation, so a navigation records where it landed).
-    async fn finish<T>(&mut self, method: &str, page: &SessionPage, started: Instant, result: Result<T>) -> Result<T, WitError> {
+    async fn finish<T>(
+        &mut self,
+        method: &str,
+        page: &SessionPage,
+        started: Instant,
+        result: Result<T>,
+    ) -> Result<T, WitError> {
         let mut entry = CapabilityAudit::start(&format!("browser.{method}"), Some(page.known_url()), started);
         if let Err(e) = &result {
             entry = entry.failed(e);
@@ -75,7 +81,8 @@ impl BrowserView<'_> {
 
 /// Check a URL a pack wants to open: absolute `http(s)` only, past the guard.
 async fn vet_url(service: &BrowserService, raw: &str) -> Result<url::Url> {
-    let url = url::Url::parse(raw).map_err(|e| Error::invalid_input(format!("`url` `{raw}` is not a valid URL: {e}")))?;
+    let url =
+        url::Url::parse(raw).map_err(|e| Error::invalid_input(format!("`url` `{raw}` is not a valid URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Error::invalid_input(format!(
             "`url` must be an http:// or https:// URL; `{}:` URLs cannot be opened",
@@ -106,10 +113,17 @@ impl HostPage for BrowserView<'_> {
         entry.details = Some(serde_json::json!({ "session": self.caps.session.id() }));
         self.caps.audit(entry).await?;
         let handle = opened?;
-        self.table.push(PageHandle(Arc::new(handle))).map_err(|e| Error::new(ErrorCode::ResourceExhausted, format!("too many pages: {e}")).into())
+        self.table
+            .push(PageHandle(Arc::new(handle)))
+            .map_err(|e| Error::new(ErrorCode::ResourceExhausted, format!("too many pages: {e}")).into())
     }
 
-    async fn navigate(&mut self, page: Resource<PageHandle>, url: String, options: NavigateOptions) -> Result<Navigation, WitError> {
+    async fn navigate(
+        &mut self,
+        page: Resource<PageHandle>,
+        url: String,
+        options: NavigateOptions,
+    ) -> Result<Navigation, WitError> {
         let service = self.caps.services.browser.clone();
         let started = Instant::now();
         let checked = vet_url(&service, &url).await;
@@ -164,7 +178,12 @@ impl HostPage for BrowserView<'_> {
         self.finish("text", &p, started, result).await
     }
 
-    async fn query(&mut self, page: Resource<PageHandle>, selector: String, attribute: Option<String>) -> Result<Vec<String>, WitError> {
+    async fn query(
+        &mut self,
+        page: Resource<PageHandle>,
+        selector: String,
+        attribute: Option<String>,
+    ) -> Result<Vec<String>, WitError> {
         let (p, started) = self.begin(&page)?;
         let result = p.query(&selector, attribute.as_deref()).await;
         self.finish("query", &p, started, result).await
@@ -200,13 +219,24 @@ impl HostPage for BrowserView<'_> {
         self.finish("select", &p, started, result).await
     }
 
-    async fn scroll(&mut self, page: Resource<PageHandle>, selector: Option<String>, dx: i32, dy: i32) -> Result<(), WitError> {
+    async fn scroll(
+        &mut self,
+        page: Resource<PageHandle>,
+        selector: Option<String>,
+        dx: i32,
+        dy: i32,
+    ) -> Result<(), WitError> {
         let (p, started) = self.begin(&page)?;
         let result = p.scroll(selector.as_deref(), dx, dy).await;
         self.finish("scroll", &p, started, result).await
     }
 
-    async fn wait_for(&mut self, page: Resource<PageHandle>, condition: WaitCondition, timeout_ms: u32) -> Result<(), WitError> {
+    async fn wait_for(
+        &mut self,
+        page: Resource<PageHandle>,
+        condition: WaitCondition,
+        timeout_ms: u32,
+    ) -> Result<(), WitError> {
         let timeout = wait_time(Some(timeout_ms));
         let (script, what) = match &condition {
             WaitCondition::Selector(s) => (scripts::exists(s), format!("`{s}` to appear")),
@@ -249,10 +279,10 @@ impl HostPage for BrowserView<'_> {
     }
 
     async fn drop(&mut self, page: Resource<PageHandle>) -> wasmtime::Result<()> {
-        if let Ok(PageHandle(page)) = self.table.delete(page) {
-            if let Ok(page) = Arc::try_unwrap(page) {
-                page.close().await;
-            }
+        if let Ok(PageHandle(page)) = self.table.delete(page)
+            && let Ok(page) = Arc::try_unwrap(page)
+        {
+            page.close().await;
         }
         Ok(())
     }

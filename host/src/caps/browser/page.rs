@@ -132,7 +132,13 @@ impl SessionPage {
 
     /// Navigate to `url` (already checked to be http(s) and past the guard)
     /// and wait for `load`, then network idle and `selector` when asked.
-    pub async fn navigate(&self, url: &url::Url, network_idle: bool, selector: Option<&str>, timeout: Duration) -> Result<Landed> {
+    pub async fn navigate(
+        &self,
+        url: &url::Url,
+        network_idle: bool,
+        selector: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Landed> {
         let deadline = Instant::now() + timeout;
         let page = self.page()?;
         self.remember(url.as_str());
@@ -224,7 +230,9 @@ impl SessionPage {
     /// Texts or attribute values of every match.
     pub async fn query(&self, selector: &str, attribute: Option<&str>) -> Result<Vec<String>> {
         let v = self.run(&scripts::query(selector, attribute)).await?;
-        Ok(v.as_array().map(|a| a.iter().map(|s| s.as_str().unwrap_or_default().to_owned()).collect()).unwrap_or_default())
+        Ok(v.as_array()
+            .map(|a| a.iter().map(|s| s.as_str().unwrap_or_default().to_owned()).collect())
+            .unwrap_or_default())
     }
 
     /// A trusted mouse click at the centre of the first match.
@@ -292,7 +300,11 @@ impl SessionPage {
     }
 
     /// Run a CDP exchange for a sibling module with this page's mapping.
-    pub(super) async fn exchange<T>(&self, what: &str, fut: impl Future<Output = chromiumoxide::Result<T>>) -> Result<T> {
+    pub(super) async fn exchange<T>(
+        &self,
+        what: &str,
+        fut: impl Future<Output = chromiumoxide::Result<T>>,
+    ) -> Result<T> {
         self.cdp(what, fut).await
     }
 
@@ -303,10 +315,10 @@ impl SessionPage {
 
     /// Close the tab (when the guest drops the page).
     pub async fn close(mut self) {
-        if let Some(page) = self.page.take() {
-            if self.session.context().is_alive() {
-                let _ = tokio::time::timeout(Duration::from_secs(5), page.close()).await;
-            }
+        if let Some(page) = self.page.take()
+            && self.session.context().is_alive()
+        {
+            let _ = tokio::time::timeout(Duration::from_secs(5), page.close()).await;
         }
     }
 }
@@ -315,12 +327,12 @@ impl Drop for SessionPage {
     fn drop(&mut self) {
         // A page the guest never dropped (the call trapped or timed out):
         // close it in the background; its context outlives it.
-        if let (Some(page), Ok(rt)) = (self.page.take(), tokio::runtime::Handle::try_current()) {
-            if self.session.context().is_alive() {
-                rt.spawn(async move {
-                    let _ = tokio::time::timeout(Duration::from_secs(5), page.close()).await;
-                });
-            }
+        if let (Some(page), Ok(rt)) = (self.page.take(), tokio::runtime::Handle::try_current())
+            && self.session.context().is_alive()
+        {
+            rt.spawn(async move {
+                let _ = tokio::time::timeout(Duration::from_secs(5), page.close()).await;
+            });
         }
     }
 }

@@ -31,8 +31,16 @@ pub const DENIED_HEADER: &str = "x-helmdeck-egress";
 /// How long connecting to a vetted address may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Headers that belong to one hop and are not forwarded.
-const HOP_HEADERS: &[&str] =
-    &["connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate", "te", "trailer", "upgrade"];
+const HOP_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "upgrade",
+];
 
 type ProxyBody = BoxBody<Bytes, hyper::Error>;
 
@@ -113,11 +121,8 @@ async fn handle(req: Request<Incoming>, guard: &EgressGuard, observer: &ProxyObs
     let started = Instant::now();
     let method = req.method().to_string();
     let (target, host) = describe(&req);
-    let (response, outcome, vetted) = if req.method() == Method::CONNECT {
-        tunnel(req, guard).await
-    } else {
-        forward(req, guard).await
-    };
+    let (response, outcome, vetted) =
+        if req.method() == Method::CONNECT { tunnel(req, guard).await } else { forward(req, guard).await };
     observer(ProxyEvent { method, target, host, outcome, vetted, started });
     response
 }

@@ -32,7 +32,10 @@ pub fn exists(selector: &str) -> String {
 
 /// Whether the page's visible text contains `text`.
 pub fn has_text(text: &str) -> String {
-    script("return { ok: (document.body ? document.body.innerText : '').includes(args[0]) };", &serde_json::json!([text]))
+    script(
+        "return { ok: (document.body ? document.body.innerText : '').includes(args[0]) };",
+        &serde_json::json!([text]),
+    )
 }
 
 /// Whether `expression` is truthy (awaited when it is a promise).

@@ -6,17 +6,19 @@
 
 use super::page::DEFAULT_VIEWPORT;
 use super::proxy::{EgressProxy, ProxyEvent, ProxyObserver};
-use chromiumoxide::Page;
-use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
-use std::sync::atomic::{AtomicBool, Ordering};
 use crate::audit::{AuditEvent, AuditKind, AuditLog, Decision, Outcome};
 use crate::caps::CallInfo;
 use crate::guard::EgressGuard;
 use crate::sessions::{BrowserContext, BrowserPool, LiveSession, SessionSpec};
 use crate::{Error, ErrorCode, Result};
+use chromiumoxide::Page;
+use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+/// How many contexts are kept ready ahead of time.
+const SPARES: usize = 2;
 /// How many recent proxy failures a session remembers (to explain a
 /// navigation that failed because the proxy refused it).
 const REMEMBERED_FAILURES: usize = 32;
@@ -32,9 +34,11 @@ struct Inner {
     guard: Arc<EgressGuard>,
     audit: AuditLog,
     sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
-    /// A context, proxy and blank page made ahead of time for the next
-    /// session with default options (what every ephemeral session has).
-    spare: Mutex<Option<SessionBrowser>>,
+    /// Contexts, proxies and blank pages made ahead of time for the next
+    /// sessions with default options (what every ephemeral session has):
+    /// opening a page takes Chromium and chromiumoxide far longer than
+    /// navigating a simple one.
+    spares: Mutex<VecDeque<SessionBrowser>>,
     refilling: AtomicBool,
 }
 
@@ -81,7 +85,7 @@ impl BrowserService {
             guard,
             audit,
             sessions: Mutex::new(HashMap::new()),
-            spare: Mutex::new(None),
+            spares: Mutex::new(VecDeque::new()),
             refilling: AtomicBool::new(false),
         };
         BrowserService { inner: Arc::new(inner) }
@@ -99,9 +103,13 @@ impl BrowserService {
         &self.inner.pool
     }
 
-    /// Whether a spare context (counted in the pool's contexts) is ready.
-    pub fn has_spare(&self) -> bool {
-        self.inner.spare.lock().unwrap_or_else(PoisonError::into_inner).as_ref().is_some_and(|s| s.context.is_alive())
+    /// How many spare contexts (counted in the pool's contexts) are ready.
+    pub fn spares(&self) -> usize {
+        self.lock_spares().iter().filter(|s| s.context.is_alive()).count()
+    }
+
+    fn lock_spares(&self) -> std::sync::MutexGuard<'_, VecDeque<SessionBrowser>> {
+        self.inner.spares.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The guard every page request passes.
@@ -122,9 +130,7 @@ impl BrowserService {
             session.on_close(Box::new(move || Box::pin(async move { service.release(&id).await }))).await;
         }
         if let Some(existing) = slot.browser.take() {
-            if let Err(lost) = existing.context.check_alive() {
-                return Err(lost);
-            }
+            existing.context.check_alive()?;
             slot.browser = Some(existing);
         }
         let browser = match &slot.browser {
@@ -159,22 +165,28 @@ impl BrowserService {
         if session.spec != SessionSpec::default() {
             return None;
         }
-        let spare = self.inner.spare.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let spare = {
+            let mut spares = self.lock_spares();
+            spares.retain(|s| s.context.is_alive());
+            spares.pop_front()
+        };
         let service = self.clone();
         tokio::spawn(async move { service.refill().await });
-        spare.filter(|s| s.context.is_alive())
+        spare
     }
 
-    /// Make a spare context with a blank page when there is none.
+    /// Make spare contexts with blank pages until [`SPARES`] are ready.
     async fn refill(&self) {
         if self.inner.refilling.swap(true, Ordering::AcqRel) {
             return;
         }
-        let has_spare = self.inner.spare.lock().unwrap_or_else(PoisonError::into_inner).as_ref().is_some_and(|s| s.context.is_alive());
-        if !has_spare {
+        while self.spares() < SPARES {
             match self.make_spare().await {
-                Ok(spare) => *self.inner.spare.lock().unwrap_or_else(PoisonError::into_inner) = Some(spare),
-                Err(e) => tracing::debug!(error = %e, "no spare browser context"),
+                Ok(spare) => self.lock_spares().push_back(spare),
+                Err(e) => {
+                    tracing::debug!(error = %e, "no spare browser context");
+                    break;
+                }
             }
         }
         self.inner.refilling.store(false, Ordering::Release);
@@ -195,10 +207,10 @@ impl BrowserService {
     /// down.
     async fn release(&self, id: &str) {
         let slot = self.lock().remove(id);
-        if let Some(slot) = slot {
-            if let Some(browser) = slot.lock().await.browser.take() {
-                tokio::spawn(async move { browser.context.dispose().await });
-            }
+        if let Some(slot) = slot
+            && let Some(browser) = slot.lock().await.browser.take()
+        {
+            tokio::spawn(async move { browser.context.dispose().await });
         }
     }
 
@@ -284,7 +296,10 @@ impl SessionBrowser {
         self.recent_failure(url).unwrap_or_else(|| {
             Error::new(
                 ErrorCode::NetworkError,
-                format!("could not load `{}` ({net_error}); check that the site is up", url.host_str().unwrap_or_default()),
+                format!(
+                    "could not load `{}` ({net_error}); check that the site is up",
+                    url.host_str().unwrap_or_default()
+                ),
             )
         })
     }

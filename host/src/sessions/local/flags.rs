@@ -90,7 +90,9 @@ mod tests {
         assert_eq!(args.iter().filter(|a| a.starts_with("--disable-features=")).count(), 1);
         assert!(args.contains(&"--user-data-dir=/p".to_owned()));
         assert!(!arguments(Path::new("/p"), (1, 1), false).contains(&"--no-sandbox".to_owned()));
-        for forbidden in ["disable-web-security", "ignore-certificate-errors", "remote-allow-origins", "disable-site-isolation"] {
+        for forbidden in
+            ["disable-web-security", "ignore-certificate-errors", "remote-allow-origins", "disable-site-isolation"]
+        {
             assert!(!args.iter().any(|a| a.contains(forbidden)), "{forbidden}");
         }
     }

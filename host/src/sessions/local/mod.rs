@@ -14,7 +14,7 @@ use super::runtime::{Endpoint, ExecOutput, Health, InstanceId, RuntimeSpec, Runt
 use crate::{Error, ErrorCode, Result};
 use futures::future::BoxFuture;
 use std::collections::{HashMap, VecDeque};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -28,12 +28,8 @@ pub const CHROMIUM_ENV: &str = "HELMDECK_CHROMIUM";
 /// Where Chromium is looked for when [`CHROMIUM_ENV`] is unset. Debian's
 /// `/usr/bin/chromium` is a shell wrapper that adds extension and API-key
 /// settings, so its real binary comes first.
-pub const CHROMIUM_CANDIDATES: &[&str] = &[
-    "/usr/lib/chromium/chromium",
-    "/usr/bin/chromium",
-    "/usr/bin/chromium-browser",
-    "/usr/bin/google-chrome",
-];
+pub const CHROMIUM_CANDIDATES: &[&str] =
+    &["/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
 
 /// How long a browser may take to print its DevTools address.
 const LAUNCH_TIMEOUT: Duration = Duration::from_secs(20);
@@ -99,11 +95,6 @@ impl LocalRuntime {
         self.lock().get(id).map(|i| i.pid)
     }
 
-    /// The directory profiles live in.
-    pub fn profiles(&self) -> &Path {
-        &self.config.profiles
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<InstanceId, Arc<LocalInstance>>> {
         self.instances.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -150,8 +141,16 @@ impl LocalRuntime {
             outcome => {
                 let _ = child.kill().await;
                 let _ = tokio::fs::remove_dir_all(&profile).await;
-                let why = if outcome.is_err() { "did not print its DevTools address in time" } else { "exited at start" };
-                let tail = log.lock().unwrap_or_else(PoisonError::into_inner).iter().rev().take(3).cloned().collect::<Vec<_>>();
+                let why =
+                    if outcome.is_err() { "did not print its DevTools address in time" } else { "exited at start" };
+                let tail = log
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .iter()
+                    .rev()
+                    .take(3)
+                    .cloned()
+                    .collect::<Vec<_>>();
                 return Err(Error::new(
                     ErrorCode::SessionUnavailable,
                     format!("Chromium {why} (last output: {}); check {CHROMIUM_ENV}", tail.join(" | ")),

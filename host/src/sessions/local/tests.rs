@@ -2,6 +2,7 @@
 //! `HELMDECK_CHROMIUM`).
 
 use super::*;
+use std::path::Path;
 
 fn runtime(profiles: &Path) -> LocalRuntime {
     let executable = std::env::var_os(CHROMIUM_ENV).map(PathBuf::from);

@@ -50,7 +50,8 @@ impl PooledBrowser {
             Error::new(ErrorCode::SessionUnavailable, format!("cannot connect to the browser's DevTools endpoint: {e}"))
         })?;
         let (died_tx, died) = watch::channel(None);
-        let browser = Arc::new(PooledBrowser { id, cdp, alive: AtomicBool::new(true), died, contexts: AtomicUsize::new(0) });
+        let browser =
+            Arc::new(PooledBrowser { id, cdp, alive: AtomicBool::new(true), died, contexts: AtomicUsize::new(0) });
         let watched = browser.clone();
         tokio::spawn(async move {
             let reason = supervise(handler, runtime, &watched.id).await;

@@ -82,11 +82,6 @@ impl BrowserContext {
         }
     }
 
-    /// The browser this context lives on.
-    pub fn browser(&self) -> &Arc<PooledBrowser> {
-        &self.browser
-    }
-
     /// Close the context and its pages. A dead browser has nothing to close.
     pub async fn dispose(&self) {
         if self.browser.is_alive() {

@@ -212,6 +212,10 @@ impl BrowserPool {
         self.inner.crashes.fetch_add(1, Ordering::AcqRel);
         let pool = self.clone();
         tokio::spawn(async move {
+            if let Ok(log) = pool.inner.runtime.logs(&dead.id).await {
+                let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                tracing::warn!(browser = %dead.id, last_output = ?tail, "the dead browser's last output");
+            }
             let _ = pool.inner.runtime.terminate(&dead.id).await;
             if let Err(e) = pool.warm_up().await {
                 tracing::warn!(error = %e, "could not replace a crashed session browser");
