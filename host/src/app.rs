@@ -7,6 +7,7 @@ use crate::artifacts::{ArtifactStore, FsBlobStore};
 use crate::audit::{AuditLog, Redactor};
 use crate::auth::TokenKeys;
 use crate::caps::HostServices;
+use crate::caps::browser::BrowserService;
 use crate::caps::http::client::GuardedHttpClient;
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
@@ -14,7 +15,8 @@ use crate::engine::PackEngine;
 use crate::guard::{EgressGuard, Resolver, SystemResolver};
 use crate::marketplace::Marketplace;
 use crate::registry::{PackFiles, PackRegistry};
-use crate::sessions::Sessions;
+use crate::signed_url::LinkSigner;
+use crate::sessions::{BrowserPool, LocalConfig, LocalRuntime, Sessions};
 use crate::store::{SqliteStore, Store};
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -53,7 +55,7 @@ impl Helmdeck {
         );
         let audit = AuditLog::new(store.clone(), Redactor::default());
         let guard = Arc::new(EgressGuard::new(config.egress.clone(), resolver));
-        let http = GuardedHttpClient::new(guard, config.http.clone())?;
+        let http = GuardedHttpClient::new(guard.clone(), config.http.clone())?;
         let artifacts =
             ArtifactStore::new(Arc::new(FsBlobStore::new(&paths.artifacts)), store.clone(), config.max_artifact_bytes);
         let sessions = Sessions::new(store.clone(), &paths.sessions);
@@ -61,7 +63,14 @@ impl Helmdeck {
         if reaped > 0 {
             tracing::info!(reaped, "closed sessions left open by a previous process");
         }
-        let services = Arc::new(HostServices { audit: audit.clone(), http, artifacts, sessions });
+        let browser = BrowserService::new(browser_pool(&config), guard, audit.clone());
+        let orphans = browser.pool().reap_orphans().await?;
+        if orphans > 0 {
+            tracing::info!(orphans, "stopped session browsers left running by a previous process");
+        }
+        let base = config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.listen));
+        let links = LinkSigner::load_or_create(&paths.url_key, &base)?;
+        let services = Arc::new(HostServices { audit: audit.clone(), http, artifacts, sessions, browser, links });
         let engine = Arc::new(PackEngine::new(config.engine.clone(), &paths.component_cache)?);
         let registry = Arc::new(
             PackRegistry::new(engine.clone(), services.clone(), store.clone(), PackFiles::new(&paths.packs))
@@ -72,4 +81,12 @@ impl Helmdeck {
         let dispatcher = Dispatcher::new(registry.clone(), engine.clone(), services.clone());
         Ok(Arc::new(Helmdeck { config, store, audit, engine, services, registry, marketplace, dispatcher, tokens }))
     }
+}
+
+/// The warm pool over the local runtime, with profiles under the data
+/// directory. Nothing is launched until `serve` warms it or a session needs
+/// a browser.
+fn browser_pool(config: &Config) -> BrowserPool {
+    let local = LocalConfig::new(config.browser.chromium.clone(), config.paths().browsers);
+    BrowserPool::new(Arc::new(LocalRuntime::new(local)), config.browser.pool)
 }

@@ -5,6 +5,7 @@
 use crate::caps::http::client::HttpLimits;
 use crate::engine::EngineConfig;
 use crate::guard::EgressPolicy;
+use crate::sessions::PoolConfig;
 use crate::{Error, Result};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -37,6 +38,11 @@ pub struct Config {
     /// The catalog of built-in packs `serve` registers as `builtin` and
     /// installs from on a fresh data directory, with its trusted key.
     pub bundled_catalog: Option<BundledCatalog>,
+    /// Session browsers: the Chromium executable and the warm pool's size.
+    pub browser: BrowserSettings,
+    /// The base URL clients reach this server at (`HELMDECK_PUBLIC_URL`), used
+    /// in signed download links; when unset, `serve` uses the address it bound.
+    pub public_url: Option<String>,
 }
 
 /// Where the built-in packs are published and who signs them.
@@ -46,6 +52,15 @@ pub struct BundledCatalog {
     pub location: String,
     /// The publisher's public key (PEM file, `cosign.pub`).
     pub key: PathBuf,
+}
+
+/// How session browsers are started and pooled.
+#[derive(Debug, Clone, Default)]
+pub struct BrowserSettings {
+    /// The Chromium executable (`HELMDECK_CHROMIUM`); found on the system when unset.
+    pub chromium: Option<PathBuf>,
+    /// Warm browsers, limits and admission.
+    pub pool: PoolConfig,
 }
 
 /// The optional TOML file (`--config FILE`, `HELMDECK_CONFIG`). Every key is
@@ -70,6 +85,16 @@ pub struct FileConfig {
     pub bundled_catalog: Option<String>,
     /// Same as `HELMDECK_BUNDLED_CATALOG_KEY`.
     pub bundled_catalog_key: Option<PathBuf>,
+    /// Path of the Chromium executable for session browsers.
+    pub chromium: Option<PathBuf>,
+    /// Browsers kept warm (default 1).
+    pub browser_warm: Option<usize>,
+    /// Most browsers running at once (default 4).
+    pub browser_max: Option<usize>,
+    /// Most sessions holding a browser context at once (default 64).
+    pub browser_max_sessions: Option<usize>,
+    /// Base URL for signed download links.
+    pub public_url: Option<String>,
 }
 
 impl FileConfig {
@@ -91,6 +116,8 @@ pub struct Overrides {
     pub require_signed: Option<bool>,
     pub bundled_catalog: Option<String>,
     pub bundled_catalog_key: Option<PathBuf>,
+    pub chromium: Option<PathBuf>,
+    pub public_url: Option<String>,
 }
 
 impl Config {
@@ -127,6 +154,11 @@ impl Config {
                 ));
             }
         };
+        let mut pool = PoolConfig::default();
+        pool.warm = file.browser_warm.unwrap_or(pool.warm);
+        pool.max_browsers = file.browser_max.unwrap_or(pool.max_browsers).max(1);
+        pool.max_contexts = file.browser_max_sessions.unwrap_or(pool.max_contexts).max(1);
+        let public_url = overrides.public_url.or(file.public_url).map(|u| u.trim_end_matches('/').to_owned());
         Ok(Config {
             data_dir,
             listen,
@@ -137,6 +169,8 @@ impl Config {
             jwt_secret: overrides.jwt_secret,
             require_signed: overrides.require_signed.or(file.require_signed).unwrap_or(false),
             bundled_catalog,
+            browser: BrowserSettings { chromium: overrides.chromium.or(file.chromium), pool },
+            public_url,
         })
     }
 
@@ -176,6 +210,10 @@ pub struct DataPaths {
     pub artifacts: PathBuf,
     /// Session directories (`sessions/<id>/workspace`, `.../private`).
     pub sessions: PathBuf,
+    /// Profiles of running session browsers (one directory each).
+    pub browsers: PathBuf,
+    /// The key that signs public download links (mode 0600).
+    pub url_key: PathBuf,
     /// The generated JWT secret (mode 0600).
     pub jwt_secret: PathBuf,
     /// Written by a running `serve`: where it listens (the CLI talks to it).
@@ -194,6 +232,8 @@ impl DataPaths {
             component_cache: root.join("cache").join("components"),
             artifacts: root.join("artifacts"),
             sessions: root.join("sessions"),
+            browsers: root.join("browsers"),
+            url_key: root.join("url.key"),
             jwt_secret: root.join("jwt.secret"),
             server_info: root.join("server.json"),
             marketplace: root.join("marketplace"),

@@ -22,6 +22,7 @@ pub mod guard;
 pub mod marketplace;
 pub mod registry;
 pub mod sessions;
+pub mod signed_url;
 pub mod store;
 
 pub use error::{Error, ErrorCode, Result};

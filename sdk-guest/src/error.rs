@@ -55,6 +55,24 @@ impl ToolError {
     pub fn internal(message: impl Into<String>) -> Self {
         ToolError::new(ErrorCode::InternalError, message)
     }
+
+    /// The code's wire name (`not_found`), for details a pack reports.
+    pub fn code_name(&self) -> &'static str {
+        match self.code {
+            ErrorCode::InvalidInput => "invalid_input",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::AuthFailed => "auth_failed",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::NetworkError => "network_error",
+            ErrorCode::EgressDenied => "egress_denied",
+            ErrorCode::SchemaMismatch => "schema_mismatch",
+            ErrorCode::SessionUnavailable => "session_unavailable",
+            ErrorCode::ResourceExhausted => "resource_exhausted",
+            ErrorCode::InternalError => "internal_error",
+        }
+    }
 }
 
 impl fmt::Display for ToolError {

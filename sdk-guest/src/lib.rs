@@ -3,7 +3,7 @@
 //! A pack is a crate built with `cargo build --target wasm32-wasip2`: input and
 //! output types derive `serde` + `schemars`, each tool is one function, and one
 //! [`pack!`] invocation generates `describe`, the JSON glue and the component
-//! export. Capabilities (`http`, `artifacts`, ...) have idiomatic wrappers
+//! export. Capabilities (`http`, `artifacts`, `browser`, ...) have idiomatic wrappers
 //! here; a component imports only the capabilities its code calls, and the
 //! host refuses it unless its manifest requests them.
 //!
@@ -29,6 +29,7 @@
 pub mod bindings;
 
 pub mod artifacts;
+pub mod browser;
 mod describe;
 mod error;
 pub mod http;
@@ -51,7 +52,7 @@ pub use serde_json;
 
 /// Everything a pack usually needs: `use helmdeck_sdk::prelude::*;`.
 pub mod prelude {
-    pub use crate::{artifacts, http, PackDefinition, ToolError, ToolResult};
+    pub use crate::{artifacts, browser, http, PackDefinition, ToolError, ToolResult};
     pub use schemars::JsonSchema;
     pub use serde::{Deserialize, Serialize};
 }

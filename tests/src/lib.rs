@@ -17,12 +17,14 @@
 //! Tests are independent: each has its own data directory and ports.
 
 pub mod api;
+pub mod browser;
 pub mod cli;
 pub mod http_fixture;
 pub mod marketplace;
 pub mod marketplace_bench;
 pub mod prebuilt;
 pub mod server;
+pub mod site;
 
 pub use api::ApiResponse;
 pub use cli::{CliOutput, Helmdeck};

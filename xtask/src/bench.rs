@@ -15,6 +15,11 @@
 //! `bench/src/groups/<name>.rs`, listed once in `groups::ALL`; the module
 //! docs of `bench/src/groups/mod.rs` walk through it. Nothing here changes:
 //! every group runs, and `--only <name>` runs one.
+//!
+//! The browser comparison (`--only browser`) is driven from here instead
+//! (`bench_browser.rs`): it needs Node.js and Playwright beside the real
+//! server, so it runs the release binary as a process and its results are
+//! added to the report under `"browser"`.
 
 use crate::packs;
 use crate::workspace::{build_helmdeck, run, step};
@@ -25,7 +30,7 @@ use std::process::Command;
 /// Options passed through to the benchmark binary.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Run only these groups (`engine`, `audit`, `rest`, `idle`; repeatable).
+    /// Run only these groups (`engine`, `audit`, `rest`, `idle`, `browser`; repeatable).
     #[arg(long, value_name = "GROUP")]
     pub only: Vec<String>,
     /// Multiply every sample count (0.1 for a quick, noisier look).
@@ -43,12 +48,41 @@ pub fn run_all(ws: &Workspace, args: &BenchArgs) -> Result<()> {
     let report = ws.target_dir.join("bench").join("report.json");
     let mut cmd = Command::new(bench);
     cmd.arg("--helmdeck").arg(&helmdeck).arg("--packs").arg(ws.target_dir.join("packs")).arg("--out").arg(&report);
-    for group in &args.only {
+    let wants = |group: &str| args.only.is_empty() || args.only.iter().any(|g| g == group);
+    let native_groups: Vec<&String> = args.only.iter().filter(|g| g.as_str() != BROWSER).collect();
+    for group in &native_groups {
         cmd.args(["--only", group]);
     }
     if let Some(scale) = args.scale {
         cmd.args(["--scale", &scale.to_string()]);
     }
-    eprintln!("==> running the benchmarks");
-    run(cmd.current_dir(&ws.root))
+    if args.only.is_empty() || !native_groups.is_empty() {
+        eprintln!("==> running the benchmarks");
+        run(cmd.current_dir(&ws.root))?;
+    }
+    if wants(BROWSER) {
+        crate::setup::ensure_all()?;
+        let browser = step("browser benchmark (Helmdeck vs Playwright)", || crate::bench_browser::run(ws, &helmdeck))?;
+        merge_into_report(&report, BROWSER, browser)?;
+        eprintln!("    report: {}", report.display());
+    }
+    Ok(())
+}
+
+/// The group name of the browser comparison.
+const BROWSER: &str = "browser";
+
+/// Add `value` under `key` in the JSON report at `path` (creating it when
+/// only the browser benchmark ran).
+fn merge_into_report(path: &std::path::Path, key: &str, value: serde_json::Value) -> Result<()> {
+    let mut report: serde_json::Value = match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)?,
+        Err(_) => serde_json::json!({ "format": 1 }),
+    };
+    report[key] = value;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
+    Ok(())
 }

@@ -4,6 +4,7 @@
 //! only these two commands.
 
 mod bench;
+mod bench_browser;
 mod packs;
 mod publish;
 mod setup;

@@ -8,7 +8,7 @@ use std::process::Command;
 
 /// Debian packages the project needs at run or test time, with a command
 /// that proves each is present.
-const SYSTEM_PACKAGES: &[(&str, &str)] = &[("git", "git")];
+const SYSTEM_PACKAGES: &[(&str, &str)] = &[("git", "git"), ("chromium", "chromium")];
 
 /// Python packages the tests use: an independent cosign implementation
 /// (`tests/interop/cosign_interop.py`) checks Helmdeck's signatures and keys.

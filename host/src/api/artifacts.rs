@@ -1,10 +1,15 @@
-//! `GET /api/v1/artifacts/{id}`: download what a pack stored.
+//! `GET /api/v1/artifacts/{id}`: download what a pack stored; and
+//! `GET /shared/artifacts/{id}`, the same through a signed, expiring link.
 
 use super::auth::Caller;
 use super::error::ApiError;
 use crate::app::Helmdeck;
 use crate::auth::Scope;
-use axum::extract::{Path, State};
+use crate::{Error, ErrorCode};
+use crate::audit::{AuditEvent, AuditKind, Decision, Outcome};
+use crate::store::ArtifactMeta;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
@@ -17,6 +22,11 @@ pub async fn download(
 ) -> Result<Response, ApiError> {
     caller.require(Scope::PacksRead)?;
     let (meta, bytes) = app.services.artifacts.get(&id).await?;
+    Ok(artifact_response(meta, bytes))
+}
+
+/// The artifact's bytes, served as an attachment with its type and digest.
+fn artifact_response(meta: ArtifactMeta, bytes: Vec<u8>) -> Response {
     let mut response = bytes.into_response();
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&meta.content_type) {
@@ -32,5 +42,48 @@ pub async fn download(
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    Ok(response)
+    response
+}
+
+/// Query of a shared link.
+#[derive(Debug, serde::Deserialize)]
+pub struct LinkQuery {
+    /// Seconds since the Unix epoch when the link expires.
+    pub expires: u64,
+    /// Hex HMAC-SHA256 of the path and expiry.
+    pub sig: String,
+}
+
+/// `GET /shared/artifacts/{id}?expires=..&sig=..`: the same download with no
+/// bearer token, for a link made by the artifacts capability. A bad or
+/// expired signature is `auth_failed` (401); every use is audited.
+pub async fn shared_download(
+    State(app): State<Arc<Helmdeck>>,
+    Path(id): Path<String>,
+    link: Result<Query<LinkQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let path = format!("/shared/artifacts/{id}");
+    let checked = match link {
+        Ok(Query(link)) => app.services.links.verify(&path, link.expires, &link.sig),
+        Err(_) => Err(Error::new(
+            ErrorCode::AuthFailed,
+            "this link is incomplete: a shared artifact link carries `expires` and `sig`; ask for a new link",
+        )),
+    };
+    let mut event = AuditEvent::new(AuditKind::Api, "signed-link".to_owned());
+    event.capability = Some("GET /shared/artifacts/{id}".to_owned());
+    event.target = Some(path);
+    let result = match checked {
+        Ok(()) => app.services.artifacts.get(&id).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = &result {
+        event.outcome = Outcome::Error(e.code);
+        if e.code == ErrorCode::AuthFailed {
+            event.decision = Decision::Deny;
+        }
+    }
+    app.audit.record(event).await?;
+    let (meta, bytes) = result?;
+    Ok(artifact_response(meta, bytes))
 }

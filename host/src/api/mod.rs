@@ -31,6 +31,7 @@ pub fn router(app: Arc<Helmdeck>) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route(routes::SHARED_ARTIFACT_PATH, get(artifacts::shared_download))
         .merge(api)
         .fallback(error::no_route)
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -28,6 +28,7 @@ pub fn build(routes: &[Route], tools: &[ToolView]) -> Value {
     let mut paths = Map::new();
     paths.insert("/healthz".into(), json!({ "get": open_operation("healthz", "Liveness: the process answers") }));
     paths.insert("/readyz".into(), json!({ "get": open_operation("readyz", "Readiness: database and packs loaded") }));
+    paths.insert(super::routes::SHARED_ARTIFACT_PATH.into(), json!({ "get": shared_artifact_operation() }));
     for route in routes {
         let entry = paths.entry(route.path).or_insert_with(|| json!({}));
         entry[route.method.to_ascii_lowercase()] = operation(route);
@@ -85,6 +86,24 @@ fn tool_operation(tool: &ToolView) -> Value {
         "tags": [tool.pack],
         "requestBody": { "required": true, "content": { "application/json": { "schema": tool.input_schema } } },
         "responses": responses(response),
+    })
+}
+
+/// The signed link route: no bearer token, a valid `expires` + `sig` instead.
+fn shared_artifact_operation() -> Value {
+    let query = |name: &str, description: &str, ty: &str| {
+        json!({ "name": name, "in": "query", "required": true, "description": description, "schema": { "type": ty } })
+    };
+    json!({
+        "operationId": "downloadSharedArtifact",
+        "summary": "Download an artifact through the signed, expiring link a tool result carries (`download_url`)",
+        "security": [],
+        "parameters": [
+            { "name": "id", "in": "path", "required": true, "schema": { "type": "string" } },
+            query("expires", "Unix seconds when the link expires", "integer"),
+            query("sig", "hex HMAC-SHA256 of the path and expiry", "string"),
+        ],
+        "responses": responses(json!({ "type": "string", "format": "binary" })),
     })
 }
 

@@ -12,6 +12,9 @@ use std::sync::Arc;
 
 /// Largest tool input accepted over REST.
 pub const MAX_CALL_BODY: usize = 16 << 20;
+/// The public, signed download route (outside `/api/v1`: no bearer token).
+pub const SHARED_ARTIFACT_PATH: &str = "/shared/artifacts/{id}";
+
 /// Largest pack upload accepted over REST.
 pub const MAX_INSTALL_BODY: usize = 256 << 20;
 
@@ -246,6 +249,27 @@ pub fn api_routes() -> Vec<Route> {
                     }
                 })),
                 response: json!({ "type": "object", "properties": { "packs": { "type": "array" } } }),
+                query: &[],
+            },
+        },
+        Route {
+            method: "GET",
+            path: "/api/v1/browsers",
+            handler: get(sessions::browsers),
+            doc: OperationDoc {
+                operation_id: "browserPool",
+                summary: "The session browser pool: runtime, running browsers (runtime ids), open contexts, crashes (admin)",
+                scope: Scope::Admin,
+                request: None,
+                response: json!({ "type": "object", "properties": {
+                    "runtime": { "type": "string" },
+                    "enforces_limits": { "type": "boolean", "description": "whether sessions' memory_mb and cpus are enforced" },
+                    "can_exec": { "type": "boolean" },
+                    "stats": { "type": "object", "properties": {
+                        "browsers": { "type": "integer" }, "contexts": { "type": "integer" }, "crashes": { "type": "integer" } } },
+                    "spare_contexts": { "type": "integer", "description": "contexts made ahead for the next session (counted in stats.contexts)" },
+                    "instances": { "type": "array", "items": { "type": "string" } }
+                } }),
                 query: &[],
             },
         },

@@ -56,3 +56,22 @@ pub async fn delete(State(app): AppState, caller: Caller, Path(id): Path<String>
     sessions.close(&id, "deleted").await?;
     Ok(Json(sessions.get(&id, &caller.subject).await?))
 }
+
+/// `GET /api/v1/browsers`: the session browser pool (admin): running
+/// browsers with their runtime ids, open contexts (the spare one made ahead
+/// for the next session included), crashes since start.
+pub async fn browsers(State(app): AppState, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Admin)?;
+    let pool = app.services.browser.pool();
+    let instances: Vec<String> = pool.instances().into_iter().map(|id| id.0).collect();
+    let spares = app.services.browser.spares();
+    let traits = pool.runtime().traits();
+    Ok(Json(json!({
+        "runtime": pool.runtime().kind(),
+        "enforces_limits": traits.enforces_limits,
+        "can_exec": traits.can_exec,
+        "stats": pool.stats(),
+        "spare_contexts": spares,
+        "instances": instances,
+    })))
+}

@@ -1,9 +1,11 @@
 //! `helmdeck:host/artifacts`: a pack hands over bytes, the host stores them
-//! and returns a reference the caller downloads over REST.
+//! and returns a reference the caller downloads over REST, with a signed,
+//! expiring link for sharing.
 
 use super::{CapabilityAudit, CapsContext};
 use crate::engine::wit::host::artifacts::{Artifact, Host};
 use crate::engine::wit::host::types::Error as WitError;
+use crate::signed_url::DEFAULT_LINK_TTL;
 use std::time::Instant;
 
 impl Host for CapsContext {
@@ -22,7 +24,10 @@ impl Host for CapsContext {
             Ok(meta) => {
                 audit.target = Some(meta.id.clone());
                 self.audit(audit).await?;
+                let link = self.services.links.artifact(&meta.id, DEFAULT_LINK_TTL);
                 Ok(Artifact {
+                    download_url: link.url,
+                    download_expires: link.expires,
                     id: meta.id,
                     name: meta.name,
                     content_type: meta.content_type,

@@ -6,6 +6,7 @@
 //! and network capabilities go through the egress guard.
 
 pub mod artifacts;
+pub mod browser;
 pub mod http;
 
 use crate::artifacts::ArtifactStore;
@@ -44,6 +45,10 @@ pub struct HostServices {
     pub http: http::client::GuardedHttpClient,
     pub artifacts: ArtifactStore,
     pub sessions: Sessions,
+    /// Session browsers: the warm pool, contexts and egress proxies.
+    pub browser: browser::BrowserService,
+    /// Signs the shareable download links of artifacts.
+    pub links: crate::signed_url::LinkSigner,
 }
 
 /// What a capability implementation sees during one call.
@@ -137,6 +142,7 @@ pub(crate) fn add_to_linker(cap: Capability, linker: &mut Linker<CallState>) -> 
         Capability::Artifacts => {
             wit::host::artifacts::add_to_linker::<CallState, HasSelf<CapsContext>>(linker, |s| &mut s.caps)
         }
+        Capability::Browser => wit::host::browser::add_to_linker::<CallState, browser::BrowserData>(linker, browser::view),
         other => return Err(LinkError::Unavailable(other)),
     };
     linked.map_err(|e| LinkError::Wasmtime(e.to_string()))

@@ -42,6 +42,14 @@ pub struct Cli {
     #[arg(long, global = true, env = "HELMDECK_REQUIRE_SIGNED", value_name = "BOOL", action = clap::ArgAction::Set,
           value_parser = clap::builder::BoolishValueParser::new())]
     require_signed: Option<bool>,
+    /// Chromium executable for browser sessions (default: the system's,
+    /// such as /usr/lib/chromium/chromium).
+    #[arg(long, global = true, env = "HELMDECK_CHROMIUM", value_name = "PATH")]
+    chromium: Option<PathBuf>,
+    /// Base URL clients reach the server at, for signed download links
+    /// (default: http://<listen address>).
+    #[arg(long, global = true, env = "HELMDECK_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -120,6 +128,8 @@ impl Cli {
             require_signed: self.require_signed,
             bundled_catalog,
             bundled_catalog_key,
+            chromium: self.chromium.clone(),
+            public_url: self.public_url.clone(),
         };
         Config::resolve(overrides, file)
     }

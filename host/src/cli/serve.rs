@@ -1,5 +1,6 @@
-//! `helmdeck serve`: hold the data directory, load the packs, serve HTTP
-//! until SIGINT or SIGTERM, then finish requests in flight and exit.
+//! `helmdeck serve`: hold the data directory, load the packs, warm the
+//! session browser pool, serve HTTP until SIGINT or SIGTERM, then finish
+//! requests in flight, stop the browsers and exit.
 
 use super::target::{ServerInfo, try_lock};
 use crate::app::Helmdeck;
@@ -45,11 +46,21 @@ pub async fn run(config: Config, _args: ServeArgs) -> Result<ExitCode> {
     {
         tracing::error!(%error, "the bundled catalog could not be used; built-in packs were not installed");
     }
+    let browsers = app.services.browser.pool().clone();
+    let warming = app.services.browser.clone();
+    tokio::spawn(async move {
+        if let Err(e) = warming.warm_up().await {
+            tracing::warn!(error = %e, "no warm session browser; browser tools will fail until Chromium can start");
+        }
+    });
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| Error::invalid_input(format!("cannot listen on {listen}: {e}")))?;
     let local = listener.local_addr().map_err(|e| Error::internal(format!("listener address: {e}")))?;
     let info = ServerInfo { url: format!("http://{local}"), pid: std::process::id() };
+    if app.config.public_url.is_none() {
+        app.services.links.set_base(&info.url);
+    }
     write_server_info(&paths.server_info, &info)?;
     let snapshot = app.registry.snapshot();
     tracing::info!(
@@ -62,6 +73,7 @@ pub async fn run(config: Config, _args: ServeArgs) -> Result<ExitCode> {
     eprintln!("helmdeck {} listening on {}", env!("CARGO_PKG_VERSION"), info.url);
     let served = axum::serve(listener, crate::api::router(app)).with_graceful_shutdown(shutdown_signal()).await;
     let _ = std::fs::remove_file(&paths.server_info);
+    browsers.shutdown().await;
     served.map_err(|e| Error::internal(format!("server failed: {e}")))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -7,6 +7,7 @@ wasmtime::component::bindgen!({
     world: "helmdeck:pack/pack",
     imports: { default: async },
     exports: { default: async },
+    with: { "helmdeck:host/browser.page": crate::caps::browser::PageHandle },
 });
 
 pub use helmdeck::host::types::{Error as WitError, ErrorCode as WitErrorCode};

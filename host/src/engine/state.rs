@@ -19,7 +19,7 @@ pub const GUEST_LOG_CAPACITY: usize = 16 * 1024;
 /// or agents.
 pub struct CallState {
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
     /// What the capability implementations see.
     pub caps: CapsContext,

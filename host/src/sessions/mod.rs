@@ -1,5 +1,5 @@
-//! Sessions: state that lives across calls (a workspace directory now; a
-//! browser context, a container later). A call names one with
+//! Sessions: state that lives across calls (a workspace directory, a
+//! browser context; a container later). A call names one with
 //! `_session_id`, or gets an ephemeral session on first use that is closed
 //! when the call ends. Sessions are owned by the token subject that created
 //! them, expire, can be capped in tasks, and do not survive a restart: on
@@ -7,10 +7,16 @@
 //! directories removed.
 
 mod live;
+pub mod local;
+pub mod pool;
+pub mod runtime;
 mod slot;
 mod spec;
 
 pub use live::{CloseHook, LiveSession};
+pub use local::{LocalConfig, LocalRuntime};
+pub use pool::{BrowserContext, BrowserPool, PoolConfig, PoolStats};
+pub use runtime::{Endpoint, ExecOutput, Health, InstanceId, RuntimeSpec, RuntimeTraits, SessionRuntime};
 pub use slot::SessionSlot;
 pub use spec::{DEFAULT_TIMEOUT, MAX_TIMEOUT, SessionSpec, Viewport};
 

@@ -1,0 +1,289 @@
+//! `helmdeck:host/browser`: real Chromium pages for packs. A `page`
+//! resource lives in the call's resource table (the same table WASI uses,
+//! reached through [`BrowserView`], which pairs it with the call's
+//! [`CapsContext`]); its browser context belongs to the call's session
+//! ([`session`]), and its traffic goes through the session's guarded proxy
+//! ([`proxy`]). Every method is audited as `browser.<method>` with the page
+//! URL.
+
+mod capture;
+mod cookies;
+mod page;
+pub mod proxy;
+mod scripts;
+mod session;
+
+pub use page::SessionPage;
+pub use session::{BrowserService, SessionBrowser};
+
+use super::{CapabilityAudit, CapsContext};
+use crate::engine::CallState;
+use crate::engine::wit::host::browser::{
+    Cookie, Host, HostPage, Image, ImageFormat, NavigateOptions, Navigation, PaperFormat, PdfOptions,
+    ScreenshotOptions, Viewport, WaitCondition, WaitUntil,
+};
+use crate::engine::wit::host::types::Error as WitError;
+use crate::{Error, ErrorCode, Result};
+use capture::{Paper, Shot};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::{HasData, Resource, ResourceTable};
+
+/// What the browser capability sees of a call: its context and its
+/// resource table.
+pub struct BrowserView<'a> {
+    pub caps: &'a mut CapsContext,
+    pub table: &'a mut ResourceTable,
+}
+
+/// A page as the guest's resource table holds it (shared with the
+/// operation running on it, so no borrow of the table spans an await).
+pub struct PageHandle(pub Arc<SessionPage>);
+
+/// The [`HasData`] marker that links `browser` with a [`BrowserView`].
+pub struct BrowserData;
+
+impl HasData for BrowserData {
+    type Data<'a> = BrowserView<'a>;
+}
+
+/// The linker getter for [`BrowserData`].
+pub fn view(state: &mut CallState) -> BrowserView<'_> {
+    BrowserView { caps: &mut state.caps, table: &mut state.table }
+}
+
+impl Host for BrowserView<'_> {}
+
+impl BrowserView<'_> {
+    /// The page behind `page` and the time the operation started.
+    fn begin(&self, page: &Resource<PageHandle>) -> Result<(Arc<SessionPage>, Instant), WitError> {
+        let handle = self.table.get(page).map_err(|e| Error::internal(format!("unknown page handle: {e}")))?;
+        Ok((handle.0.clone(), Instant::now()))
+    }
+
+    /// Write one audit record `browser.<method>` with the page's URL
+    /// (after the operation, so a navigation records where it landed).
+    async fn finish<T>(
+        &mut self,
+        method: &str,
+        page: &SessionPage,
+        started: Instant,
+        result: Result<T>,
+    ) -> Result<T, WitError> {
+        let mut entry = CapabilityAudit::start(&format!("browser.{method}"), Some(page.known_url()), started);
+        if let Err(e) = &result {
+            entry = entry.failed(e);
+        }
+        self.caps.audit(entry).await?;
+        result.map_err(Into::into)
+    }
+}
+
+/// Check a URL a pack wants to open: absolute `http(s)` only, past the guard.
+async fn vet_url(service: &BrowserService, raw: &str) -> Result<url::Url> {
+    let url =
+        url::Url::parse(raw).map_err(|e| Error::invalid_input(format!("`url` `{raw}` is not a valid URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Error::invalid_input(format!(
+            "`url` must be an http:// or https:// URL; `{}:` URLs cannot be opened",
+            url.scheme()
+        )));
+    }
+    service.guard().vet(&url).await?;
+    Ok(url)
+}
+
+fn wait_time(ms: Option<u32>) -> Duration {
+    ms.map_or(page::DEFAULT_WAIT, |ms| Duration::from_millis(u64::from(ms.max(1)))).min(page::MAX_WAIT)
+}
+
+impl HostPage for BrowserView<'_> {
+    async fn open(&mut self) -> Result<Resource<PageHandle>, WitError> {
+        let started = Instant::now();
+        let opened = async {
+            let session = self.caps.session.get().await?;
+            let browser = self.caps.services.browser.attach(&session, &self.caps.call).await?;
+            SessionPage::open(browser).await
+        }
+        .await;
+        let mut entry = CapabilityAudit::start("browser.open", Some("about:blank".to_owned()), started);
+        if let Err(e) = &opened {
+            entry = entry.failed(e);
+        }
+        entry.details = Some(serde_json::json!({ "session": self.caps.session.id() }));
+        self.caps.audit(entry).await?;
+        let handle = opened?;
+        self.table
+            .push(PageHandle(Arc::new(handle)))
+            .map_err(|e| Error::new(ErrorCode::ResourceExhausted, format!("too many pages: {e}")).into())
+    }
+
+    async fn navigate(
+        &mut self,
+        page: Resource<PageHandle>,
+        url: String,
+        options: NavigateOptions,
+    ) -> Result<Navigation, WitError> {
+        let service = self.caps.services.browser.clone();
+        let started = Instant::now();
+        let checked = vet_url(&service, &url).await;
+        let target = match checked {
+            Ok(u) => u,
+            Err(e) => {
+                self.caps.audit(CapabilityAudit::start("browser.navigate", Some(url), started).failed(&e)).await?;
+                return Err(e.into());
+            }
+        };
+        let idle = options.wait_until == WaitUntil::NetworkIdle;
+        let timeout = wait_time(options.timeout_ms);
+        let (p, _) = self.begin(&page)?;
+        let result = p.navigate(&target, idle, options.selector.as_deref(), timeout).await;
+        let landed = self.finish("navigate", &p, started, result).await?;
+        Ok(Navigation { url: landed.url, status: landed.status, title: landed.title })
+    }
+
+    async fn location(&mut self, page: Resource<PageHandle>) -> Result<Navigation, WitError> {
+        let (p, started) = self.begin(&page)?;
+        let result = p.location().await;
+        let at = self.finish("location", &p, started, result).await?;
+        Ok(Navigation { url: at.url, status: None, title: at.title })
+    }
+
+    async fn screenshot(&mut self, page: Resource<PageHandle>, options: ScreenshotOptions) -> Result<Image, WitError> {
+        let shot = Shot {
+            format: match options.format {
+                ImageFormat::Png => capture::ImageFormat::Png,
+                ImageFormat::Jpeg => capture::ImageFormat::Jpeg,
+                ImageFormat::Webp => capture::ImageFormat::Webp,
+            },
+            quality: options.quality,
+            full_page: options.full_page,
+            selector: options.selector.as_deref(),
+        };
+        let (p, started) = self.begin(&page)?;
+        let result = capture::screenshot(&p, &shot).await;
+        let image = self.finish("screenshot", &p, started, result).await?;
+        Ok(Image { data: image.data, width: image.width, height: image.height })
+    }
+
+    async fn content(&mut self, page: Resource<PageHandle>) -> Result<String, WitError> {
+        let (p, started) = self.begin(&page)?;
+        let result = p.content().await;
+        self.finish("content", &p, started, result).await
+    }
+
+    async fn text(&mut self, page: Resource<PageHandle>) -> Result<String, WitError> {
+        let (p, started) = self.begin(&page)?;
+        let result = p.text().await;
+        self.finish("text", &p, started, result).await
+    }
+
+    async fn query(
+        &mut self,
+        page: Resource<PageHandle>,
+        selector: String,
+        attribute: Option<String>,
+    ) -> Result<Vec<String>, WitError> {
+        let (p, started) = self.begin(&page)?;
+        let result = p.query(&selector, attribute.as_deref()).await;
+        self.finish("query", &p, started, result).await
+    }
+
+    async fn evaluate(&mut self, page: Resource<PageHandle>, expression: String) -> Result<String, WitError> {
+        let (p, started) = self.begin(&page)?;
+        let result = p.evaluate_value(&expression).await.map(|v| v.to_string());
+        self.finish("evaluate", &p, started, result).await
+    }
+
+    async fn click(&mut self, page: Resource<PageHandle>, selector: String) -> Result<(), WitError> {
+        let (p, started) = self.begin(&page)?;
+        let result = p.click(&selector).await;
+        self.finish("click", &p, started, result).await
+    }
+
+    async fn type_text(&mut self, page: Resource<PageHandle>, selector: String, text: String) -> Result<(), WitError> {
+        let (p, started) = self.begin(&page)?;
+        let result = p.type_text(&selector, &text).await;
+        self.finish("type_text", &p, started, result).await
+    }
+
+    async fn press(&mut self, page: Resource<PageHandle>, key: String) -> Result<(), WitError> {
+        let (p, started) = self.begin(&page)?;
+        let result = p.press(&key).await;
+        self.finish("press", &p, started, result).await
+    }
+
+    async fn select(&mut self, page: Resource<PageHandle>, selector: String, value: String) -> Result<(), WitError> {
+        let (p, started) = self.begin(&page)?;
+        let result = p.select(&selector, &value).await;
+        self.finish("select", &p, started, result).await
+    }
+
+    async fn scroll(
+        &mut self,
+        page: Resource<PageHandle>,
+        selector: Option<String>,
+        dx: i32,
+        dy: i32,
+    ) -> Result<(), WitError> {
+        let (p, started) = self.begin(&page)?;
+        let result = p.scroll(selector.as_deref(), dx, dy).await;
+        self.finish("scroll", &p, started, result).await
+    }
+
+    async fn wait_for(
+        &mut self,
+        page: Resource<PageHandle>,
+        condition: WaitCondition,
+        timeout_ms: u32,
+    ) -> Result<(), WitError> {
+        let timeout = wait_time(Some(timeout_ms));
+        let (script, what) = match &condition {
+            WaitCondition::Selector(s) => (scripts::exists(s), format!("`{s}` to appear")),
+            WaitCondition::Text(t) => (scripts::has_text(t), format!("the text `{t}` to appear")),
+            WaitCondition::Expression(e) => (scripts::truthy(e), "the expression to become true".to_owned()),
+        };
+        let (p, started) = self.begin(&page)?;
+        let result = p.wait(&script, started + timeout, timeout, &what).await;
+        self.finish("wait_for", &p, started, result).await
+    }
+
+    async fn pdf(&mut self, page: Resource<PageHandle>, options: PdfOptions) -> Result<Vec<u8>, WitError> {
+        let paper = match options.paper {
+            PaperFormat::Letter => Paper::Letter,
+            PaperFormat::Legal => Paper::Legal,
+            PaperFormat::A4 => Paper::A4,
+            PaperFormat::A3 => Paper::A3,
+        };
+        let (p, started) = self.begin(&page)?;
+        let result = capture::pdf(&p, paper, options.landscape, options.print_background).await;
+        self.finish("pdf", &p, started, result).await
+    }
+
+    async fn cookies(&mut self, page: Resource<PageHandle>) -> Result<Vec<Cookie>, WitError> {
+        let (p, started) = self.begin(&page)?;
+        let result = p.cookies().await;
+        self.finish("cookies", &p, started, result).await
+    }
+
+    async fn set_cookies(&mut self, page: Resource<PageHandle>, cookies: Vec<Cookie>) -> Result<(), WitError> {
+        let (p, started) = self.begin(&page)?;
+        let result = p.set_cookies(cookies).await;
+        self.finish("set_cookies", &p, started, result).await
+    }
+
+    async fn set_viewport(&mut self, page: Resource<PageHandle>, viewport: Viewport) -> Result<(), WitError> {
+        let (p, started) = self.begin(&page)?;
+        let result = p.set_viewport(viewport.width, viewport.height).await;
+        self.finish("set_viewport", &p, started, result).await
+    }
+
+    async fn drop(&mut self, page: Resource<PageHandle>) -> wasmtime::Result<()> {
+        if let Ok(PageHandle(page)) = self.table.delete(page)
+            && let Ok(page) = Arc::try_unwrap(page)
+        {
+            page.close().await;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,312 @@
+//! A session's browser: its context in the warm pool and its guarded
+//! egress proxy, made on the session's first browser call (or taken from a
+//! spare made ahead, for sessions with default options) and released by
+//! the session's close hook. A context whose browser crashed is reported
+//! once as `session_unavailable` and then replaced on the next call.
+
+use super::page::DEFAULT_VIEWPORT;
+use super::proxy::{EgressProxy, ProxyEvent, ProxyObserver};
+use crate::audit::{AuditEvent, AuditKind, AuditLog, Decision, Outcome};
+use crate::caps::CallInfo;
+use crate::guard::EgressGuard;
+use crate::sessions::{BrowserContext, BrowserPool, LiveSession, SessionSpec};
+use crate::{Error, ErrorCode, Result};
+use chromiumoxide::Page;
+use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// How many contexts are kept ready ahead of time.
+const SPARES: usize = 2;
+/// How many recent proxy failures a session remembers (to explain a
+/// navigation that failed because the proxy refused it).
+const REMEMBERED_FAILURES: usize = 32;
+
+/// The browser side of every session in this process. Cheap to clone.
+#[derive(Clone)]
+pub struct BrowserService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: BrowserPool,
+    guard: Arc<EgressGuard>,
+    audit: AuditLog,
+    sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
+    /// Contexts, proxies and blank pages made ahead of time for the next
+    /// sessions with default options (what every ephemeral session has):
+    /// opening a page takes Chromium and chromiumoxide far longer than
+    /// navigating a simple one.
+    spares: Mutex<VecDeque<SessionBrowser>>,
+    refilling: AtomicBool,
+}
+
+#[derive(Default)]
+struct Slot {
+    browser: Option<Arc<SessionBrowser>>,
+    /// The session's close hook is registered (once per session).
+    hooked: bool,
+}
+
+/// One session's context and proxy.
+pub struct SessionBrowser {
+    context: BrowserContext,
+    _proxy: EgressProxy,
+    ledger: Arc<Ledger>,
+    spec: SessionSpec,
+    /// A blank page with the default viewport, made with a spare context.
+    ready_page: Mutex<Option<Page>>,
+}
+
+/// A request the proxy refused or could not complete.
+struct Failure {
+    /// The URL, or `host:port` of a tunnel.
+    target: String,
+    host: String,
+    error: Error,
+}
+
+/// What the proxy tells the capability: the call in progress (for audit
+/// records) and recent failures by host.
+#[derive(Default)]
+struct Ledger {
+    /// The session id and its owner (bound when a spare is claimed).
+    owner: Mutex<Option<(String, String)>>,
+    call: Mutex<Option<Arc<CallInfo>>>,
+    failures: Mutex<VecDeque<Failure>>,
+}
+
+impl BrowserService {
+    /// Browsers from `pool`, egress through `guard`, records to `audit`.
+    pub fn new(pool: BrowserPool, guard: Arc<EgressGuard>, audit: AuditLog) -> BrowserService {
+        let inner = Inner {
+            pool,
+            guard,
+            audit,
+            sessions: Mutex::new(HashMap::new()),
+            spares: Mutex::new(VecDeque::new()),
+            refilling: AtomicBool::new(false),
+        };
+        BrowserService { inner: Arc::new(inner) }
+    }
+
+    /// Start the pool's warm browsers and make a spare context.
+    pub async fn warm_up(&self) -> Result<()> {
+        self.inner.pool.warm_up().await?;
+        self.refill().await;
+        Ok(())
+    }
+
+    /// The warm pool.
+    pub fn pool(&self) -> &BrowserPool {
+        &self.inner.pool
+    }
+
+    /// How many spare contexts (counted in the pool's contexts) are ready.
+    pub fn spares(&self) -> usize {
+        self.lock_spares().iter().filter(|s| s.context.is_alive()).count()
+    }
+
+    fn lock_spares(&self) -> std::sync::MutexGuard<'_, VecDeque<SessionBrowser>> {
+        self.inner.spares.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The guard every page request passes.
+    pub fn guard(&self) -> &Arc<EgressGuard> {
+        &self.inner.guard
+    }
+
+    /// The browser of `session` for `call`: its existing context, or a new
+    /// one (with a fresh proxy) on first use. If the browser under the
+    /// existing context died, this call gets `session_unavailable` and the
+    /// next one a fresh context.
+    pub async fn attach(&self, session: &Arc<LiveSession>, call: &Arc<CallInfo>) -> Result<Arc<SessionBrowser>> {
+        let slot = self.lock().entry(session.id.clone()).or_default().clone();
+        let mut slot = slot.lock().await;
+        if !slot.hooked {
+            slot.hooked = true;
+            let (service, id) = (self.clone(), session.id.clone());
+            session.on_close(Box::new(move || Box::pin(async move { service.release(&id).await }))).await;
+        }
+        if let Some(existing) = slot.browser.take() {
+            existing.context.check_alive()?;
+            slot.browser = Some(existing);
+        }
+        let browser = match &slot.browser {
+            Some(b) => b.clone(),
+            None => {
+                let made = match self.claim_spare(session) {
+                    Some(spare) => spare,
+                    None => self.open(session.spec.clone()).await?,
+                };
+                *made.ledger.owner.lock().unwrap_or_else(PoisonError::into_inner) =
+                    Some((session.id.clone(), session.owner.clone()));
+                let made = Arc::new(made);
+                slot.browser = Some(made.clone());
+                made
+            }
+        };
+        *browser.ledger.call.lock().unwrap_or_else(PoisonError::into_inner) = Some(call.clone());
+        Ok(browser)
+    }
+
+    async fn open(&self, spec: SessionSpec) -> Result<SessionBrowser> {
+        let ledger = Arc::new(Ledger::default());
+        let observer = self.observer(ledger.clone());
+        let proxy = EgressProxy::start(self.inner.guard.clone(), observer).await?;
+        let context = self.inner.pool.context(&proxy.url()).await?;
+        Ok(SessionBrowser { context, _proxy: proxy, ledger, spec, ready_page: Mutex::new(None) })
+    }
+
+    /// The spare, for a session with default options, if it is still good;
+    /// a new spare is made in the background either way.
+    fn claim_spare(&self, session: &LiveSession) -> Option<SessionBrowser> {
+        if session.spec != SessionSpec::default() {
+            return None;
+        }
+        let spare = {
+            let mut spares = self.lock_spares();
+            spares.retain(|s| s.context.is_alive());
+            spares.pop_front()
+        };
+        let service = self.clone();
+        tokio::spawn(async move { service.refill().await });
+        spare
+    }
+
+    /// Make spare contexts with blank pages until [`SPARES`] are ready.
+    async fn refill(&self) {
+        if self.inner.refilling.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        while self.spares() < SPARES {
+            match self.make_spare().await {
+                Ok(spare) => self.lock_spares().push_back(spare),
+                Err(e) => {
+                    tracing::debug!(error = %e, "no spare browser context");
+                    break;
+                }
+            }
+        }
+        self.inner.refilling.store(false, Ordering::Release);
+    }
+
+    async fn make_spare(&self) -> Result<SessionBrowser> {
+        let spare = self.open(SessionSpec::default()).await?;
+        let page = spare.context.new_page().await?;
+        let (width, height) = DEFAULT_VIEWPORT;
+        let viewport = SetDeviceMetricsOverrideParams::new(i64::from(width), i64::from(height), 1.0, false);
+        page.execute(viewport).await.map_err(|e| spare.context.failure("set the viewport", e))?;
+        *spare.ready_page.lock().unwrap_or_else(PoisonError::into_inner) = Some(page);
+        Ok(spare)
+    }
+
+    /// Close session `id`'s context and proxy (its close hook), in the
+    /// background, so a call does not wait for the browser to tear its tabs
+    /// down.
+    async fn release(&self, id: &str) {
+        let slot = self.lock().remove(id);
+        if let Some(slot) = slot
+            && let Some(browser) = slot.lock().await.browser.take()
+        {
+            tokio::spawn(async move { browser.context.dispose().await });
+        }
+    }
+
+    /// Audit each proxied request with the session and the call in
+    /// progress, and remember failures by host.
+    fn observer(&self, ledger: Arc<Ledger>) -> ProxyObserver {
+        let audit = self.inner.audit.clone();
+        Arc::new(move |ev: ProxyEvent| {
+            let (session, owner) = ledger.owner.lock().unwrap_or_else(PoisonError::into_inner).clone().unzip();
+            let mut event = AuditEvent::new(AuditKind::Capability, owner.unwrap_or_else(|| "helmdeck".to_owned()));
+            event.session = session;
+            if let Some(call) = ledger.call.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+                event.call_id = Some(call.call_id.clone());
+                event.pack = Some(call.pack.clone());
+                event.tool = call.tool.clone();
+                event.version = Some(call.version.clone());
+                event.digest = Some(call.digest.clone());
+            }
+            event.capability = Some("browser.request".to_owned());
+            event.target = Some(ev.target.clone());
+            event.duration_us = ev.started.elapsed().as_micros() as u64;
+            let mut details = serde_json::json!({ "method": ev.method, "vetted": ev.vetted });
+            match ev.outcome {
+                Ok(status) => details["status"] = status.into(),
+                Err(e) => {
+                    event.outcome = Outcome::Error(e.code);
+                    if e.code == ErrorCode::EgressDenied {
+                        event.decision = Decision::Deny;
+                    }
+                    details["message"] = e.message.clone().into();
+                    let mut failures = ledger.failures.lock().unwrap_or_else(PoisonError::into_inner);
+                    if failures.len() == REMEMBERED_FAILURES {
+                        failures.pop_front();
+                    }
+                    failures.push_back(Failure { target: ev.target.clone(), host: ev.host, error: e });
+                }
+            }
+            event.details = Some(details);
+            let audit = audit.clone();
+            tokio::spawn(async move {
+                if let Err(e) = audit.record(event).await {
+                    tracing::error!(error = %e, "could not audit a browser request");
+                }
+            });
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<Slot>>>> {
+        self.inner.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl SessionBrowser {
+    /// The session's browser context.
+    pub fn context(&self) -> &BrowserContext {
+        &self.context
+    }
+
+    /// The session's options (viewport, user agent, locale).
+    pub fn spec(&self) -> &SessionSpec {
+        &self.spec
+    }
+
+    /// The blank page made ahead with a spare context, once.
+    pub fn take_ready_page(&self) -> Option<Page> {
+        self.ready_page.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    /// Why the proxy failed exactly `url` (refused it, or could not reach
+    /// it), if it did: the page then shows the proxy's own error page.
+    pub fn refusal_at(&self, url: &str) -> Option<Error> {
+        let failures = self.ledger.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        failures.iter().rev().find(|f| f.target == url).map(|f| f.error.clone())
+    }
+
+    /// Why navigating to `url` failed with Chromium's `net_error`: the
+    /// proxy's own reason when it refused or could not connect, otherwise
+    /// a network error naming the URL's host.
+    pub fn navigation_error(&self, url: &url::Url, net_error: &str) -> Error {
+        if let Err(lost) = self.context.check_alive() {
+            return lost;
+        }
+        self.recent_failure(url).unwrap_or_else(|| {
+            Error::new(
+                ErrorCode::NetworkError,
+                format!(
+                    "could not load `{}` ({net_error}); check that the site is up",
+                    url.host_str().unwrap_or_default()
+                ),
+            )
+        })
+    }
+
+    fn recent_failure(&self, url: &url::Url) -> Option<Error> {
+        let host = url.host_str().unwrap_or_default();
+        let failures = self.ledger.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        failures.iter().rev().find(|f| f.host.eq_ignore_ascii_case(host)).map(|f| f.error.clone())
+    }
+}

@@ -1,0 +1,111 @@
+//! One session's browser context: cookies, storage and cache of its own,
+//! its traffic sent to the session's guarded proxy. Disposing it closes its
+//! pages and frees its admission slot.
+
+use super::PooledBrowser;
+use crate::{Error, ErrorCode, Result};
+use chromiumoxide::Page;
+use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
+use chromiumoxide::cdp::browser_protocol::target::{CreateBrowserContextParams, CreateTargetParams};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::OwnedSemaphorePermit;
+
+/// Deadline for creating or disposing a context or a page.
+const CONTEXT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A browser context owned by one session.
+pub struct BrowserContext {
+    browser: Arc<PooledBrowser>,
+    id: BrowserContextId,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl BrowserContext {
+    /// Create a context on `browser` whose every request (loopback
+    /// included: `<-loopback>` removes Chromium's implicit bypass) goes to
+    /// the proxy at `proxy`.
+    pub(super) async fn create(
+        browser: Arc<PooledBrowser>,
+        proxy: &str,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<BrowserContext> {
+        let params = CreateBrowserContextParams::builder()
+            .dispose_on_detach(true)
+            .proxy_server(proxy)
+            .proxy_bypass_list("<-loopback>")
+            .build();
+        let created = tokio::time::timeout(CONTEXT_TIMEOUT, browser.cdp().create_browser_context(params)).await;
+        let id = match created {
+            Ok(Ok(id)) => id,
+            Ok(Err(e)) if !browser.is_alive() => return Err(with_cause(browser.unavailable(), e)),
+            Ok(Err(e)) => return Err(unavailable(format!("the browser refused a new context: {e}"))),
+            Err(_) => return Err(unavailable("the browser did not create a context in time".to_owned())),
+        };
+        browser.contexts.fetch_add(1, Ordering::AcqRel);
+        Ok(BrowserContext { browser, id, _permit: permit })
+    }
+
+    /// Open a blank page in this context.
+    pub async fn new_page(&self) -> Result<Page> {
+        self.check_alive()?;
+        let params = CreateTargetParams::builder()
+            .url("about:blank")
+            .browser_context_id(self.id.clone())
+            .build()
+            .map_err(|e| Error::internal(format!("page parameters: {e}")))?;
+        match tokio::time::timeout(CONTEXT_TIMEOUT, self.browser.cdp().new_page(params)).await {
+            Ok(Ok(page)) => Ok(page),
+            Ok(Err(e)) => Err(self.failure("open a page", e)),
+            Err(_) => Err(Error::new(ErrorCode::Timeout, "the browser did not open a page in time; retry the call")),
+        }
+    }
+
+    /// Whether the browser under this context still runs.
+    pub fn is_alive(&self) -> bool {
+        self.browser.is_alive()
+    }
+
+    /// `session_unavailable` when the browser under this context died.
+    pub fn check_alive(&self) -> Result<()> {
+        if self.browser.is_alive() { Ok(()) } else { Err(self.browser.unavailable()) }
+    }
+
+    /// Map a CDP failure: a dead browser is `session_unavailable`, anything
+    /// else is reported as failing to `what`.
+    pub fn failure(&self, what: &str, e: chromiumoxide::error::CdpError) -> Error {
+        if self.browser.is_alive() {
+            Error::internal(format!("the browser could not {what}: {e}"))
+        } else {
+            with_cause(self.browser.unavailable(), e)
+        }
+    }
+
+    /// Close the context and its pages. A dead browser has nothing to close.
+    pub async fn dispose(&self) {
+        if self.browser.is_alive() {
+            let disposal = self.browser.cdp().dispose_browser_context(self.id.clone());
+            match tokio::time::timeout(CONTEXT_TIMEOUT, disposal).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not dispose a browser context"),
+                Err(_) => tracing::warn!("disposing a browser context timed out"),
+            }
+        }
+    }
+}
+
+impl Drop for BrowserContext {
+    fn drop(&mut self) {
+        self.browser.contexts.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn unavailable(message: String) -> Error {
+    Error::new(ErrorCode::SessionUnavailable, message)
+}
+
+fn with_cause(error: Error, cause: impl std::fmt::Display) -> Error {
+    let message = format!("{} (cause: {cause})", error.message);
+    Error { message, ..error }
+}

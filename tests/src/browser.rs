@@ -1,0 +1,247 @@
+//! Support for the browser tests, kept apart from the shared end-to-end
+//! support being built on another branch (the lead reconciles the two):
+//! building the real `helmdeck` binary and the `browser` and `web` packs, a
+//! running `helmdeck serve` with them installed, and [`crate::site`], the
+//! fixture site the browser visits.
+//!
+//! The server allow-lists `fixture.localhost` only: the guard resolves
+//! `*.localhost` to loopback without DNS, so the fixture (on 127.0.0.1) is
+//! reachable by that name while `127.0.0.1`, `169.254.169.254` and every
+//! other refused address stay refused.
+
+use anyhow::{Context, Result, bail};
+use helmdeck_marketplace::{Digest, MANIFEST_FILE, Manifest};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The host name the fixture site is reached by (allow-listed).
+pub const FIXTURE_HOST: &str = "fixture.localhost";
+
+/// The binary and the pack directories, built once per test process.
+struct Built {
+    _dir: tempfile::TempDir,
+    bin: PathBuf,
+    packs: Vec<PathBuf>,
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"))
+}
+
+fn cargo(args: &[&str], target: &Path) -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status =
+        Command::new(cargo).args(args).env("CARGO_TARGET_DIR", target).current_dir(workspace_root()).status()?;
+    if !status.success() {
+        bail!("cargo {} failed", args.join(" "));
+    }
+    Ok(())
+}
+
+/// Build `helmdeck` and the two packs, and copy them into a private
+/// directory (the target directory is shared with other builds that may
+/// overwrite the binary while tests run).
+fn built() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    BUILT.get_or_init(|| build().expect("building helmdeck and the browser packs"))
+}
+
+fn build() -> Result<Built> {
+    let target = target_dir();
+    cargo(&["build", "--quiet", "-p", "helmdeck", "--bin", "helmdeck"], &target)?;
+    // The packs get a target directory of their own: worktrees sharing one
+    // target directory share artifact names too, and a pack must be built
+    // against this checkout's SDK.
+    let packs_target = target.join("browser-test-packs");
+    let pack_args =
+        ["build", "--quiet", "--profile", "pack", "--target", "wasm32-wasip2", "-p", "pack-browser", "-p", "pack-web"];
+    cargo(&pack_args, &packs_target)?;
+    let dir = tempfile::tempdir()?;
+    let bin = dir.path().join("helmdeck");
+    std::fs::copy(target.join("debug/helmdeck"), &bin).context("copying the helmdeck binary")?;
+    let mut packs = Vec::new();
+    for name in ["browser", "web"] {
+        let source = workspace_root().join("packs").join(name);
+        let mut manifest = Manifest::from_yaml(&std::fs::read_to_string(source.join(MANIFEST_FILE))?)?;
+        let wasm = std::fs::read(packs_target.join(format!("wasm32-wasip2/pack/pack_{name}.wasm")))?;
+        manifest.component.sha256 = Some(Digest::of(&wasm));
+        let out = dir.path().join(name);
+        std::fs::create_dir_all(&out)?;
+        std::fs::write(out.join(&manifest.component.file), wasm)?;
+        std::fs::write(out.join(MANIFEST_FILE), manifest.to_yaml())?;
+        packs.push(out);
+    }
+    Ok(Built { _dir: dir, bin, packs })
+}
+
+/// A running `helmdeck serve` with the browser and web packs installed,
+/// stopped (gracefully, so its browsers stop too) when dropped.
+pub struct Server {
+    child: Child,
+    data: tempfile::TempDir,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// A token with every scope.
+    pub token: String,
+    client: reqwest::Client,
+}
+
+/// A REST answer: status and JSON body.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Answer {
+    /// The tool output of a successful call (panics with the body otherwise).
+    pub fn output(&self) -> &Value {
+        assert_eq!(self.status, 200, "expected success, got {}", self.body);
+        &self.body["output"]
+    }
+
+    /// The error code of a failed request (panics on success).
+    pub fn code(&self) -> &str {
+        assert_ne!(self.status, 200, "expected an error, got {}", self.body);
+        self.body["error"]["code"].as_str().unwrap_or_default()
+    }
+
+    /// The error message of a failed request.
+    pub fn message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or_default()
+    }
+}
+
+impl Server {
+    /// Install the packs into a fresh data directory and start serving.
+    pub async fn start() -> Result<Server> {
+        let built = tokio::task::spawn_blocking(built).await?;
+        let data = tempfile::tempdir()?;
+        for pack in &built.packs {
+            let out = helmdeck(built, data.path()).args(["pack", "install", "--yes"]).arg(pack).output()?;
+            if !out.status.success() {
+                bail!("installing {}: {}", pack.display(), String::from_utf8_lossy(&out.stderr));
+            }
+        }
+        let child = helmdeck(built, data.path())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let info = data.path().join("server.json");
+        let started = Instant::now();
+        let url = loop {
+            if let Some(v) = std::fs::read_to_string(&info).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()) {
+                break v["url"].as_str().unwrap_or_default().to_owned();
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                bail!("helmdeck serve did not start");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let out = helmdeck(built, data.path())
+            .args(["token", "issue", "--subject", "tester", "--scope", "admin"])
+            .output()?;
+        let token = String::from_utf8(out.stdout)?.trim().lines().last().unwrap_or_default().to_owned();
+        Ok(Server { child, data, url, token, client: reqwest::Client::new() })
+    }
+
+    /// A token for another subject with the default scopes.
+    pub fn token_for(&self, subject: &str) -> Result<String> {
+        let out = helmdeck(built(), self.data.path()).args(["token", "issue", "--subject", subject]).output()?;
+        Ok(String::from_utf8(out.stdout)?.trim().lines().last().unwrap_or_default().to_owned())
+    }
+
+    /// `method path` with an optional JSON body, as the admin token.
+    pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Answer> {
+        let mut req = self.client.request(method, format!("{}{path}", self.url)).bearer_auth(&self.token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let response = req.send().await?;
+        let status = response.status().as_u16();
+        let text = response.text().await?;
+        Ok(Answer { status, body: serde_json::from_str(&text).unwrap_or(Value::String(text)) })
+    }
+
+    /// Call `tool` with `input`.
+    pub async fn call(&self, tool: &str, input: Value) -> Result<Answer> {
+        self.request(reqwest::Method::POST, &format!("/api/v1/packs/{tool}"), Some(input)).await
+    }
+
+    /// Call `tool` in session `session`.
+    pub async fn call_in(&self, session: &str, tool: &str, mut input: Value) -> Result<Answer> {
+        input["_session_id"] = json!(session);
+        self.call(tool, input).await
+    }
+
+    /// Open a session; returns its id.
+    pub async fn session(&self) -> Result<String> {
+        let created = self.request(reqwest::Method::POST, "/api/v1/sessions", Some(json!({}))).await?;
+        Ok(created.body["id"].as_str().context("session id")?.to_owned())
+    }
+
+    /// Bytes at `url` (absolute), without a token.
+    pub async fn fetch_public(&self, url: &str) -> Result<(u16, Vec<u8>)> {
+        let response = self.client.get(url).send().await?;
+        Ok((response.status().as_u16(), response.bytes().await?.to_vec()))
+    }
+
+    /// An artifact's bytes over the authenticated route.
+    pub async fn artifact(&self, id: &str) -> Result<Vec<u8>> {
+        let response =
+            self.client.get(format!("{}/api/v1/artifacts/{id}", self.url)).bearer_auth(&self.token).send().await?;
+        if !response.status().is_success() {
+            bail!("artifact {id}: {}", response.status());
+        }
+        Ok(response.bytes().await?.to_vec())
+    }
+
+    /// The browser pool's state (`GET /api/v1/browsers`).
+    pub async fn browsers(&self) -> Result<Value> {
+        Ok(self.request(reqwest::Method::GET, "/api/v1/browsers", None).await?.body)
+    }
+
+    /// Audit records matching `query` (`capability=browser.request&decision=deny`).
+    pub async fn audit(&self, query: &str) -> Result<Vec<Value>> {
+        let answer = self.request(reqwest::Method::GET, &format!("/api/v1/audit?{query}"), None).await?;
+        Ok(answer.body["records"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// The data directory (browser profiles live under `browsers/`).
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
+    }
+}
+
+fn helmdeck(built: &Built, data: &Path) -> Command {
+    let mut cmd = Command::new(&built.bin);
+    cmd.arg("--data-dir").arg(data).env("HELMDECK_EGRESS_ALLOWLIST", FIXTURE_HOST).env_remove("HELMDECK_JWT_SECRET");
+    cmd
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // SIGTERM lets serve stop its browsers; SIGKILL only if it hangs.
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // A killed server leaves its browsers; any local command on the data
+        // directory reaps them (Helmdeck::open stops orphaned browsers).
+        let _ = helmdeck(built(), self.data.path()).args(["pack", "list"]).output();
+    }
+}
