@@ -227,6 +227,16 @@ fn helmdeck(built: &Built, data: &Path) -> Command {
     cmd
 }
 
+impl Server {
+    /// Kill the server process with SIGKILL (no shutdown code runs), as the
+    /// OOM killer or an operator would, and wait for it to be gone.
+    pub fn kill_hard(&mut self) -> Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         // SIGTERM lets serve stop its browsers; SIGKILL only if it hangs.

@@ -302,6 +302,28 @@ async fn web_content_returns_the_readable_article_as_markdown() -> Result<()> {
     Ok(())
 }
 
+#[tokio::test]
+async fn browsers_do_not_outlive_a_killed_server() -> Result<()> {
+    let (mut server, site) = setup().await?;
+    server.call("browser.screenshot_url", json!({ "url": site.url("/block") })).await?.output();
+    let pool = server.browsers().await?;
+    let pids: Vec<String> =
+        pool["instances"].as_array().into_iter().flatten().filter_map(|p| p.as_str().map(str::to_owned)).collect();
+    assert!(!pids.is_empty(), "{pool}");
+    server.kill_hard()?;
+    let gone = wait_until(|| async {
+        Ok(pids.iter().all(|pid| {
+            // A dead process may linger as a zombie until its (new) parent reaps it.
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|stat| stat.split_whitespace().nth(2) == Some("Z"))
+                .unwrap_or(true)
+        }))
+    })
+    .await?;
+    assert!(gone, "browsers {pids:?} survived the server");
+    Ok(())
+}
+
 /// Poll `check` until it is true or 20 s pass; an eventual state, not a timing.
 async fn wait_until<F, Fut>(check: F) -> Result<bool>
 where

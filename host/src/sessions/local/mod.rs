@@ -111,7 +111,20 @@ impl LocalRuntime {
         tokio::fs::create_dir_all(&profile)
             .await
             .map_err(|e| Error::internal(format!("cannot create a browser profile in `{}`: {e}", profile.display())))?;
-        let mut child = Command::new(&self.config.executable)
+        let mut command = Command::new(&self.config.executable);
+        // SAFETY: the closure runs in the forked child before exec and only
+        // makes one async-signal-safe syscall (prctl). It makes the kernel
+        // kill Chromium when the thread that started it, a runtime worker
+        // living as long as Helmdeck, is gone: a Helmdeck that is killed
+        // (SIGKILL, OOM) cannot run its shutdown code, and its browsers
+        // must not outlive it.
+        unsafe {
+            command.pre_exec(|| {
+                rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+                Ok(())
+            });
+        }
+        let mut child = command
             .args(arguments(&profile, self.config.window, self.config.no_sandbox))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
