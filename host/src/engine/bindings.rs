@@ -10,7 +10,7 @@ wasmtime::component::bindgen!({
     with: { "helmdeck:host/browser.page": crate::caps::browser::PageHandle },
 });
 
-pub use helmdeck::host::types::{Error as WitError, ErrorCode as WitErrorCode};
+pub use self::helmdeck::host::types::{Error as WitError, ErrorCode as WitErrorCode};
 
 impl From<crate::Error> for WitError {
     fn from(e: crate::Error) -> Self {
