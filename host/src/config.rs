@@ -32,6 +32,10 @@ pub struct Config {
     /// The JWT signing secret from `HELMDECK_JWT_SECRET`; when absent one is
     /// generated on first start into the data directory.
     pub jwt_secret: Option<String>,
+    /// The vault key from `HELMDECK_VAULT_KEY` (64 hex digits or base64 of
+    /// 32 bytes); when absent, `vault.key` in the data directory is used,
+    /// created on first start.
+    pub vault_key: Option<String>,
 }
 
 /// The optional TOML file (`--config FILE`, `HELMDECK_CONFIG`). Every key is
@@ -68,6 +72,7 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
     pub egress_allowlist: Option<String>,
     pub jwt_secret: Option<String>,
+    pub vault_key: Option<String>,
 }
 
 impl Config {
@@ -99,6 +104,7 @@ impl Config {
             http: HttpLimits::default(),
             max_artifact_bytes: file.max_artifact_bytes.unwrap_or(crate::artifacts::DEFAULT_MAX_ARTIFACT_BYTES),
             jwt_secret: overrides.jwt_secret,
+            vault_key: overrides.vault_key,
         })
     }
 
@@ -140,6 +146,8 @@ pub struct DataPaths {
     pub sessions: PathBuf,
     /// The generated JWT secret (mode 0600).
     pub jwt_secret: PathBuf,
+    /// The vault key file (mode 0600) when `HELMDECK_VAULT_KEY` is not set.
+    pub vault_key: PathBuf,
     /// Written by a running `serve`: where it listens (the CLI talks to it).
     pub server_info: PathBuf,
 }
@@ -155,6 +163,7 @@ impl DataPaths {
             artifacts: root.join("artifacts"),
             sessions: root.join("sessions"),
             jwt_secret: root.join("jwt.secret"),
+            vault_key: root.join("vault.key"),
             server_info: root.join("server.json"),
         }
     }

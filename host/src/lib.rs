@@ -3,8 +3,8 @@
 //! surfaces in front of it.
 //!
 //! One folder per concern: `engine` (wasmtime), `caps` (the only place side
-//! effects happen), `guard` (egress policy), `audit`, `store`, `registry`
-//! (installed packs), `dispatch` (one call end to end), `api` (axum
+//! effects happen), `guard` (egress policy), `audit`, `store`, `vault`
+//! (sealed credentials), `registry` (installed packs), `dispatch` (one call end to end), `api` (axum
 //! routers), `cli`. [`app::Helmdeck`] assembles them from a [`config::Config`].
 
 pub mod api;
@@ -22,5 +22,6 @@ pub mod guard;
 pub mod registry;
 pub mod sessions;
 pub mod store;
+pub mod vault;
 
 pub use error::{Error, ErrorCode, Result};

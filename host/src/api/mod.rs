@@ -11,6 +11,7 @@ pub mod openapi;
 mod packs;
 pub mod routes;
 mod sessions;
+mod vault;
 pub mod views;
 
 use crate::app::Helmdeck;

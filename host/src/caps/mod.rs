@@ -44,6 +44,8 @@ pub struct HostServices {
     pub http: http::client::GuardedHttpClient,
     pub artifacts: ArtifactStore,
     pub sessions: Sessions,
+    /// Sealed credentials; capabilities substitute them at the boundary.
+    pub vault: Arc<crate::vault::Vault>,
 }
 
 /// What a capability implementation sees during one call.

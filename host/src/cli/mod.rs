@@ -1,4 +1,4 @@
-//! The `helmdeck` command line: `serve`, `pack`, `token`, `audit`.
+//! The `helmdeck` command line: `serve`, `pack`, `token`, `audit`, `vault`.
 //!
 //! Pack commands talk to a running `helmdeck serve` on the same data
 //! directory when there is one (so installs hot-load into it and the audit
@@ -10,6 +10,7 @@ mod pack;
 mod serve;
 mod target;
 mod token;
+mod vault;
 
 use crate::config::{Config, FileConfig, Overrides};
 use clap::{Parser, Subcommand};
@@ -49,6 +50,9 @@ enum Command {
     /// Read and verify the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Manage the credential vault (values are write-only).
+    #[command(subcommand)]
+    Vault(vault::VaultCommand),
 }
 
 /// Parse the command line and run it. Errors print as `error[code]: message`.
@@ -86,6 +90,7 @@ impl Cli {
             Command::Pack(cmd) => pack::run(config, cmd).await,
             Command::Token(cmd) => token::run(config, cmd),
             Command::Audit(cmd) => audit::run(config, cmd).await,
+            Command::Vault(cmd) => vault::run(config, cmd).await,
         }
     }
 
@@ -99,6 +104,7 @@ impl Cli {
             listen,
             egress_allowlist: self.egress_allowlist.clone(),
             jwt_secret: std::env::var("HELMDECK_JWT_SECRET").ok().filter(|s| !s.is_empty()),
+            vault_key: std::env::var(crate::vault::VAULT_KEY_ENV).ok().filter(|s| !s.is_empty()),
         };
         Config::resolve(overrides, file)
     }
