@@ -63,7 +63,14 @@ impl Helmdeck {
         if reaped > 0 {
             tracing::info!(reaped, "closed sessions left open by a previous process");
         }
-        let services = Arc::new(HostServices { audit: audit.clone(), http, artifacts, sessions, vault });
+        let services = Arc::new(HostServices {
+            audit: audit.clone(),
+            http,
+            artifacts,
+            sessions,
+            vault,
+            session_users: Arc::default(),
+        });
         let engine = Arc::new(PackEngine::new(config.engine.clone(), &paths.component_cache)?);
         let registry = Arc::new(PackRegistry::new(engine.clone(), services.clone(), store.clone(), PackFiles::new(&paths.packs)));
         registry.load_installed().await?;

@@ -6,7 +6,11 @@
 //! and network capabilities go through the egress guard.
 
 pub mod artifacts;
+pub mod exec;
+pub mod fs;
+pub mod git;
 pub mod http;
+pub mod vault;
 
 use crate::artifacts::ArtifactStore;
 use crate::audit::{AuditEvent, AuditKind, AuditLog, Decision, Outcome};
@@ -46,6 +50,8 @@ pub struct HostServices {
     pub sessions: Sessions,
     /// Sealed credentials; capabilities substitute them at the boundary.
     pub vault: Arc<crate::vault::Vault>,
+    /// The unprivileged uid of each session that runs commands.
+    pub session_users: Arc<exec::SessionUsers>,
 }
 
 /// What a capability implementation sees during one call.
@@ -139,6 +145,10 @@ pub(crate) fn add_to_linker(cap: Capability, linker: &mut Linker<CallState>) -> 
         Capability::Artifacts => {
             wit::host::artifacts::add_to_linker::<CallState, HasSelf<CapsContext>>(linker, |s| &mut s.caps)
         }
+        Capability::Fs => wit::host::fs::add_to_linker::<CallState, HasSelf<CapsContext>>(linker, |s| &mut s.caps),
+        Capability::Exec => wit::host::exec::add_to_linker::<CallState, HasSelf<CapsContext>>(linker, |s| &mut s.caps),
+        Capability::Git => wit::host::git::add_to_linker::<CallState, HasSelf<CapsContext>>(linker, |s| &mut s.caps),
+        Capability::Vault => wit::host::vault::add_to_linker::<CallState, HasSelf<CapsContext>>(linker, |s| &mut s.caps),
         other => return Err(LinkError::Unavailable(other)),
     };
     linked.map_err(|e| LinkError::Wasmtime(e.to_string()))

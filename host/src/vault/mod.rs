@@ -276,6 +276,17 @@ impl Vault {
         Ok(returned)
     }
 
+    /// `text` with every value the vault holds masked: for messages from
+    /// libraries (libgit2, a server) that might quote one.
+    pub fn mask(&self, text: &str) -> String {
+        self.redactor.mask_registered_text(text)
+    }
+
+    /// [`Vault::mask`] for bytes (a response body).
+    pub fn mask_bytes(&self, bytes: &[u8]) -> Vec<u8> {
+        self.redactor.mask_registered(bytes).into_owned()
+    }
+
     /// Where the key came from.
     pub fn key_source(&self) -> &KeySource {
         &self.source
