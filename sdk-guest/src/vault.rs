@@ -22,14 +22,14 @@ pub struct CredentialInfo {
 
 /// The credentials this pack may use for the caller.
 pub fn credentials() -> ToolResult<Vec<CredentialInfo>> {
-    Ok(wit::credentials()?.into_iter().map(info).collect())
+    Ok(wit::credentials()?.into_iter().map(from_wit).collect())
 }
 
 /// One credential's metadata; `not_found` when absent or not usable here.
 pub fn info(name: &str) -> ToolResult<CredentialInfo> {
-    wit::info(name).map(info).map_err(Into::into)
+    wit::info(name).map(from_wit).map_err(Into::into)
 }
 
-fn info(c: wit::CredentialInfo) -> CredentialInfo {
+fn from_wit(c: wit::CredentialInfo) -> CredentialInfo {
     CredentialInfo { name: c.name, kind: c.kind, hosts: c.hosts, description: c.description, hint: c.hint }
 }

@@ -188,21 +188,28 @@ pub fn push(repo: &Repository, url: &str, auth: &Authenticator) -> Result<PushOu
     let branch = head.shorthand().unwrap_or("HEAD").to_owned();
     let id = head.peel_to_commit()?.id().to_string();
     let refname = format!("refs/heads/{branch}");
-    let mut rejected: Option<(String, String)> = None;
+    let rejected: std::cell::RefCell<Option<(String, String)>> = std::cell::RefCell::new(None);
     {
         let mut callbacks = auth.callbacks();
         callbacks.push_update_reference(|name, status| {
             if let Some(reason) = status {
-                rejected = Some((name.to_owned(), reason.to_owned()));
+                *rejected.borrow_mut() = Some((name.to_owned(), reason.to_owned()));
             }
             Ok(())
         });
         let mut options = PushOptions::new();
         options.remote_callbacks(callbacks);
         let mut remote = repo.remote_anonymous(url)?;
-        remote.push(&[format!("{refname}:{refname}")], Some(&mut options))?;
+        match remote.push(&[format!("{refname}:{refname}")], Some(&mut options)) {
+            // libgit2 refuses a non-fast-forward itself when the remote's
+            // advertisement shows commits this checkout lacks.
+            Err(e) if e.code() == git2::ErrorCode::NotFastForward => {
+                *rejected.borrow_mut() = Some((refname.clone(), "non-fast-forward".to_owned()));
+            }
+            other => other?,
+        }
     }
-    Ok(PushOutcome { branch, head: id, rejected })
+    Ok(PushOutcome { branch, head: id, rejected: rejected.into_inner() })
 }
 
 /// What a push did.
