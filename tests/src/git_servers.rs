@@ -118,7 +118,11 @@ impl GitHttpServer {
                     body: b"authentication required\n".to_vec(),
                 };
             }
-            cgi(&root, &user, req).unwrap_or_else(|e| Response { status: 500, headers: vec![], body: e.to_string().into_bytes() })
+            cgi(&root, &user, req).unwrap_or_else(|e| Response {
+                status: 500,
+                headers: vec![],
+                body: e.to_string().into_bytes(),
+            })
         });
         Ok(GitHttpServer { http: LoopbackHttp::start(handler)? })
     }
@@ -162,16 +166,19 @@ fn cgi(root: &Path, user: &str, req: &Request) -> Result<Response> {
     let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &body));
     let output = child.wait_with_output()?;
     let _ = writer.join();
-    let split = output.stdout.windows(4).position(|w| w == b"\r\n\r\n").map(|i| (i, 4)).or_else(|| {
-        output.stdout.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2))
-    });
+    let split = output
+        .stdout
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, 4))
+        .or_else(|| output.stdout.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)));
     let Some((end, gap)) = split else { bail!("http-backend wrote no headers") };
     let mut status = 200;
     let mut headers = Vec::new();
     for line in String::from_utf8_lossy(&output.stdout[..end]).lines() {
         if let Some((name, value)) = line.split_once(':') {
             if name.eq_ignore_ascii_case("status") {
-                status = value.trim().split_whitespace().next().unwrap_or("200").parse().unwrap_or(200);
+                status = value.split_whitespace().next().unwrap_or("200").parse().unwrap_or(200);
             } else {
                 headers.push((name.trim().to_owned(), value.trim().to_owned()));
             }
@@ -204,7 +211,16 @@ impl BareRepo {
         )?;
         let git = |args: &[&str]| run(Command::new("git").arg("-C").arg(&work).args(args));
         git(&["add", "."])?;
-        git(&["-c", "user.name=Seed", "-c", "user.email=seed@example.invalid", "commit", "-q", "-m", "Initial project"])?;
+        git(&[
+            "-c",
+            "user.name=Seed",
+            "-c",
+            "user.email=seed@example.invalid",
+            "commit",
+            "-q",
+            "-m",
+            "Initial project",
+        ])?;
         git(&["push", "-q", path.to_str().context("utf-8 path")?, "main"])?;
         Ok(BareRepo { path })
     }
@@ -225,7 +241,16 @@ impl BareRepo {
         std::fs::write(work.join("NOTES.md"), "someone else was here\n")?;
         let git = |args: &[&str]| run(Command::new("git").arg("-C").arg(&work).args(args));
         git(&["add", "."])?;
-        git(&["-c", "user.name=Other", "-c", "user.email=o@example.invalid", "commit", "-q", "-m", "Concurrent change"])?;
+        git(&[
+            "-c",
+            "user.name=Other",
+            "-c",
+            "user.email=o@example.invalid",
+            "commit",
+            "-q",
+            "-m",
+            "Concurrent change",
+        ])?;
         git(&["push", "-q", "origin", "main"])
     }
 }

@@ -42,27 +42,38 @@ async fn edit_loop(server: &LiveServer, agent: &str, url: &str, name: &str, bare
     let read = server.call_ok(agent, "fs.read", with(json!({ "path": "project/src/status.txt" }))).await?;
     assert_eq!(read["content"], "status: broken\n");
 
-    let failing = server.call_ok(agent, "cmd.run", with(json!({ "shell": "sh run-tests.sh", "cwd": "project" }))).await?;
+    let failing =
+        server.call_ok(agent, "cmd.run", with(json!({ "shell": "sh run-tests.sh", "cwd": "project" }))).await?;
     assert_eq!(failing["exit_code"], 1, "a failing test run is a normal result: {failing}");
 
     let patched = server
-        .call_ok(agent, "fs.patch", with(json!({ "path": "project/src/status.txt", "search": "broken", "replace": "fixed" })))
+        .call_ok(
+            agent,
+            "fs.patch",
+            with(json!({ "path": "project/src/status.txt", "search": "broken", "replace": "fixed" })),
+        )
         .await?;
     assert_eq!(patched["replacements"], 1);
 
-    let passing = server.call_ok(agent, "cmd.run", with(json!({ "shell": "sh run-tests.sh", "cwd": "project" }))).await?;
+    let passing =
+        server.call_ok(agent, "cmd.run", with(json!({ "shell": "sh run-tests.sh", "cwd": "project" }))).await?;
     assert_eq!((passing["exit_code"].as_i64(), passing["stdout"].as_str()), (Some(0), Some("all tests passed\n")));
 
     let diff = server.call_ok(agent, "git.diff", with(json!({ "path": "project" }))).await?;
     assert!(diff["diff"].as_str().unwrap().contains("+status: fixed"), "{diff}");
-    let committed = server.call_ok(agent, "git.commit", with(json!({ "path": "project", "message": "Fix the status" }))).await?;
+    let committed =
+        server.call_ok(agent, "git.commit", with(json!({ "path": "project", "message": "Fix the status" }))).await?;
     assert!(committed["commit"]["author"].as_str().unwrap().starts_with(AGENT), "{committed}");
-    let (status, again) = server.call(agent, "git.commit", with(json!({ "path": "project", "message": "Again" }))).await?;
+    let (status, again) =
+        server.call(agent, "git.commit", with(json!({ "path": "project", "message": "Again" }))).await?;
     assert_eq!((status, again["error"]["code"].as_str()), (400, Some("invalid_input")), "{again}");
 
     let pushed = server.call_ok(agent, "repo.push", with(json!({ "path": "project" }))).await?;
     assert_eq!(pushed["head"], committed["commit"]["id"]);
-    assert_eq!(bare.git(&["log", "-1", "--format=%s|%an|%cn", "main"])?, format!("Fix the status|{AGENT}|helmdeck-agent"));
+    assert_eq!(
+        bare.git(&["log", "-1", "--format=%s|%an|%cn", "main"])?,
+        format!("Fix the status|{AGENT}|helmdeck-agent")
+    );
     assert_eq!(bare.git(&["show", "main:src/status.txt"])?, "status: fixed");
     Ok(sid)
 }
@@ -97,12 +108,24 @@ async fn the_edit_loop_over_ssh_pushes_with_a_key_only_the_vault_holds() -> Resu
             &admin,
             reqwest::Method::POST,
             "/api/v1/vault/credentials",
-            Some(&credential("deploy", "ssh_key", &["127.0.0.1"], &["repo"], json!({ "private_key": key.private, "host_key": sshd.host_key }))),
+            Some(&credential(
+                "deploy",
+                "ssh_key",
+                &["127.0.0.1"],
+                &["repo"],
+                json!({ "private_key": key.private, "host_key": sshd.host_key }),
+            )),
         )
         .await?;
     assert_eq!(added.0, 200, "{}", added.1);
     assert_eq!(added.1["hint"], "ssh key (begin openssh private key)");
     std::fs::remove_file(scratch.path().join("deploy"))?;
+    let other = credential("elsewhere", "api_key", &["*"], &["http"], json!({ "token": "not-for-repo-0123456789" }));
+    assert_eq!(server.send(&admin, reqwest::Method::POST, "/api/v1/vault/credentials", Some(&other)).await?.0, 200);
+    let usable = server.call_ok(&agent, "repo.credentials", json!({})).await?;
+    let names: Vec<&str> =
+        usable["credentials"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(names, ["deploy"], "only credentials whose ACL names the pack: {usable}");
 
     edit_loop(&server, &agent, &sshd.url(&bare), "deploy", &bare).await?;
 
@@ -120,7 +143,8 @@ async fn the_edit_loop_over_smart_http_pushes_with_a_token_only_the_vault_holds(
     let token = "ghp_7fQ2mZ9xLw4KpR8vT1nB6cY3dH5sJ0aE";
     let remote = GitHttpServer::start(scratch.path(), "agent", token)?;
     let (instance, server, admin, agent) = start().await?;
-    let body = credential("forge", "api_key", &["127.0.0.1"], &["repo"], json!({ "token": token, "username": "agent" }));
+    let body =
+        credential("forge", "api_key", &["127.0.0.1"], &["repo"], json!({ "token": token, "username": "agent" }));
     let (status, added) = server.send(&admin, reqwest::Method::POST, "/api/v1/vault/credentials", Some(&body)).await?;
     assert_eq!((status, added["hint"].as_str()), (200, Some("token …J0aE")), "{added}");
 
@@ -141,7 +165,13 @@ async fn a_rejected_push_names_the_ref_and_a_wrong_key_fails_authentication() ->
     let sshd = SshServer::start(&key.public)?;
     let (_instance, server, admin, agent) = start().await?;
     for (name, private) in [("deploy", &key.private), ("stranger", &stranger.private)] {
-        let body = credential(name, "ssh_key", &["127.0.0.1"], &["repo"], json!({ "private_key": private, "host_key": sshd.host_key }));
+        let body = credential(
+            name,
+            "ssh_key",
+            &["127.0.0.1"],
+            &["repo"],
+            json!({ "private_key": private, "host_key": sshd.host_key }),
+        );
         assert_eq!(server.send(&admin, reqwest::Method::POST, "/api/v1/vault/credentials", Some(&body)).await?.0, 200);
     }
     let url = sshd.url(&bare);

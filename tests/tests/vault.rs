@@ -30,7 +30,8 @@ async fn placeholders_reach_allowed_hosts_only_and_echoed_secrets_come_back_mask
     let echo = echo()?;
     for (name, packs) in [("echo-token", ["http"]), ("repo-only", ["repo"])] {
         let body = credential(name, "api_key", &["127.0.0.1"], &packs, json!({ "token": TOKEN }));
-        let (status, meta) = server.send(&admin, reqwest::Method::POST, "/api/v1/vault/credentials", Some(&body)).await?;
+        let (status, meta) =
+            server.send(&admin, reqwest::Method::POST, "/api/v1/vault/credentials", Some(&body)).await?;
         assert_eq!(status, 200, "{meta}");
     }
 
@@ -50,8 +51,14 @@ async fn placeholders_reach_allowed_hosts_only_and_echoed_secrets_come_back_mask
 
     let other_host = echo.url("/").replace("127.0.0.1", "localhost");
     let cases = [
-        (json!({ "url": other_host, "headers": { "authorization": "Bearer ${vault:echo-token}" } }), "may not be sent to `localhost`"),
-        (json!({ "url": echo.url("/"), "headers": { "authorization": "Bearer ${vault:repo-only}" } }), "not available to pack `http`"),
+        (
+            json!({ "url": other_host, "headers": { "authorization": "Bearer ${vault:echo-token}" } }),
+            "may not be sent to `localhost`",
+        ),
+        (
+            json!({ "url": echo.url("/"), "headers": { "authorization": "Bearer ${vault:repo-only}" } }),
+            "not available to pack `http`",
+        ),
     ];
     for (input, why) in cases {
         let (status, refused) = server.call(&agent, "http.fetch", input).await?;
@@ -81,7 +88,19 @@ async fn values_are_write_only_and_never_on_disk_and_a_wrong_key_changes_nothing
     let (status, _) = server.send(&admin, reqwest::Method::POST, "/api/v1/vault/credentials", Some(&body)).await?;
     assert_eq!(status, 200);
     let added = instance.cli_with_stdin(
-        &["vault", "add", "cli-token", "--kind", "api-key", "--host", "*.example.com", "--pack", "http", "--from-stdin", "token"],
+        &[
+            "vault",
+            "add",
+            "cli-token",
+            "--kind",
+            "api-key",
+            "--host",
+            "*.example.com",
+            "--pack",
+            "http",
+            "--from-stdin",
+            "token",
+        ],
         &format!("{TOKEN}-cli\n"),
     )?;
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
@@ -91,11 +110,13 @@ async fn values_are_write_only_and_never_on_disk_and_a_wrong_key_changes_nothing
     let (status, _) = server.send(&agent, reqwest::Method::GET, "/api/v1/vault/credentials", None).await?;
     assert_eq!(status, 403, "only admins manage the vault");
     let update = json!({ "hosts": ["api.example.com", "api2.example.com"] });
-    let (status, changed) = server.send(&admin, reqwest::Method::PUT, "/api/v1/vault/credentials/api", Some(&update)).await?;
+    let (status, changed) =
+        server.send(&admin, reqwest::Method::PUT, "/api/v1/vault/credentials/api", Some(&update)).await?;
     assert_eq!((status, changed["hosts"].as_array().map(Vec::len)), (200, Some(2)));
     let listing = instance.cli(&["vault", "list"])?;
     assert!(String::from_utf8_lossy(&listing.stdout).contains("cli-token"));
-    let everything = format!("{}{}{}", server.transcript().join(""), String::from_utf8_lossy(&listing.stdout), server.log());
+    let everything =
+        format!("{}{}{}", server.transcript().join(""), String::from_utf8_lossy(&listing.stdout), server.log());
     assert!(find_secret(everything.as_bytes(), TOKEN.as_bytes()).is_none(), "a value was shown");
     server.stop()?;
 
@@ -117,5 +138,48 @@ async fn values_are_write_only_and_never_on_disk_and_a_wrong_key_changes_nothing
     let admin = wrong.token("operator", "admin")?;
     let (status, listed) = restarted.send(&admin, reqwest::Method::GET, "/api/v1/vault/credentials", None).await?;
     assert_eq!((status, listed["credentials"].as_array().map(Vec::len)), (200, Some(2)), "usable after rotation");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oauth_credential_is_refreshed_on_first_use_and_its_tokens_never_reach_the_pack() -> Result<()> {
+    let issuer: Handler = Arc::new(|req: &Request| {
+        let form = String::from_utf8_lossy(&req.body);
+        let ok = form.contains("grant_type=refresh_token") && form.contains("refresh_token=rt-9c1d7e3a5b8f2046");
+        Response {
+            status: if ok { 200 } else { 400 },
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: br#"{"access_token":"at-4e8a2c6f0b1d3957","expires_in":3600,"token_type":"bearer"}"#.to_vec(),
+        }
+    });
+    let issuer = LoopbackHttp::start(issuer)?;
+    let api = echo()?;
+    let instance = Instance::new(&[("HELMDECK_EGRESS_ALLOWLIST", "127.0.0.1")])?;
+    let admin = instance.token("operator", "admin")?;
+    let agent = instance.token("agent-ada", "packs:call")?;
+    let server = instance.serve()?;
+    let secret = json!({
+        "client_id": "helmdeck", "client_secret": "cs-71b3f0e9d2a4c658",
+        "token_url": issuer.url("/token"), "refresh_token": "rt-9c1d7e3a5b8f2046"
+    });
+    let body = credential("calendar", "oauth", &["127.0.0.1"], &["http"], secret);
+    assert_eq!(server.send(&admin, reqwest::Method::POST, "/api/v1/vault/credentials", Some(&body)).await?.0, 200);
+    for _ in 0..2 {
+        let out = server
+            .call_ok(
+                &agent,
+                "http.fetch",
+                json!({ "url": api.url("/"), "headers": { "authorization": "Bearer ${vault:calendar}" } }),
+            )
+            .await?;
+        assert_eq!(out["body"], "auth=Bearer [REDACTED] query=", "{out}");
+    }
+    assert_eq!(issuer.requests().len(), 1, "refreshed once, then reused until it expires");
+    assert!(api.requests().iter().all(|r| r.header("authorization") == Some("Bearer at-4e8a2c6f0b1d3957")));
+    let everything =
+        format!("{}{}", server.transcript().join(""), serde_json::to_string(&server.audit(&admin).await?)?);
+    for value in ["at-4e8a2c6f0b1d3957", "rt-9c1d7e3a5b8f2046", "cs-71b3f0e9d2a4c658"] {
+        assert!(find_secret(everything.as_bytes(), value.as_bytes()).is_none(), "{value} leaked");
+    }
     Ok(())
 }

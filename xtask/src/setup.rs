@@ -6,13 +6,32 @@ use anyhow::{Result, bail};
 use std::process::Command;
 
 /// Debian packages the project needs at run or test time, with a command
-/// that proves each is present.
-const SYSTEM_PACKAGES: &[(&str, &str)] = &[("git", "git")];
+/// that proves each is present: git (fixture repositories and
+/// `git http-backend` for the smart-HTTP tests), OpenSSH's server and
+/// `ssh-keygen` (the SSH remote of the code-loop tests).
+const SYSTEM_PACKAGES: &[(&str, &str)] =
+    &[("git", "git"), ("openssh-server", "/usr/sbin/sshd"), ("openssh-client", "ssh-keygen")];
 
 /// Everything `run` and `test` need.
 pub fn ensure_all() -> Result<()> {
     ensure_wasm_target()?;
-    ensure_system_packages()
+    ensure_system_packages()?;
+    ensure_sshd_runtime_dir()
+}
+
+/// sshd refuses to start without its privilege-separation directory, which
+/// a fresh machine (or container) may lack; only root can make it.
+fn ensure_sshd_runtime_dir() -> Result<()> {
+    let dir = std::path::Path::new("/run/sshd");
+    if dir.is_dir() || !is_root() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    Ok(())
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// `rustup target add wasm32-wasip2` when it is missing.
@@ -31,17 +50,25 @@ pub fn ensure_wasm_target() -> Result<()> {
 fn ensure_system_packages() -> Result<()> {
     let missing: Vec<&str> = SYSTEM_PACKAGES
         .iter()
-        .filter(|(_, probe)| Command::new("sh").args(["-c", &format!("command -v {probe}")]).output().is_ok_and(|o| !o.status.success()))
+        .filter(|(_, probe)| {
+            Command::new("sh").args(["-c", &format!("command -v {probe}")]).output().is_ok_and(|o| !o.status.success())
+        })
         .map(|(package, _)| *package)
         .collect();
     if missing.is_empty() {
         return Ok(());
     }
-    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !is_root {
-        bail!("missing system packages: {}; install them with `sudo apt-get install {}`", missing.join(", "), missing.join(" "));
+    if !is_root() {
+        bail!(
+            "missing system packages: {}; install them with `sudo apt-get install {}`",
+            missing.join(", "),
+            missing.join(" ")
+        );
     }
     eprintln!("==> installing system packages: {}", missing.join(" "));
     run(Command::new("apt-get").arg("update").arg("-qq"))?;
-    run(Command::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
 }

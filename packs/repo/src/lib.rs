@@ -80,6 +80,17 @@ pub struct LanguageCount {
     pub files: u32,
 }
 
+/// Input of `credentials` (none).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsInput {}
+
+/// Credentials usable with `fetch` and `push`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CredentialsOutput {
+    pub credentials: Vec<vault::CredentialInfo>,
+}
+
 /// Input of `push`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -125,6 +136,13 @@ helmdeck_sdk::pack! {
     fn push(input: PushInput) -> ToolResult<git::Pushed> {
         git::push(&input.path, input.credential.as_deref())
     }
+
+    /// List the vault credentials this pack may use for you (names, kinds,
+    /// hosts and masked hints, never values): pick the `credential` of
+    /// `fetch` from these.
+    fn credentials(_input: CredentialsInput) -> ToolResult<CredentialsOutput> {
+        Ok(CredentialsOutput { credentials: vault::credentials()? })
+    }
 }
 
 fn tree_summary(entries: &[(String, EntryKind)], truncated: bool) -> TreeSummary {
@@ -138,7 +156,9 @@ fn tree_summary(entries: &[(String, EntryKind)], truncated: bool) -> TreeSummary
 }
 
 fn readme(root: &str, entries: &[(String, EntryKind)]) -> ToolResult<Option<Readme>> {
-    let Some((name, _)) = entries.iter().find(|(p, k)| *k == EntryKind::File && !p.contains('/') && p.to_ascii_lowercase().starts_with("readme"))
+    let Some((name, _)) = entries
+        .iter()
+        .find(|(p, k)| *k == EntryKind::File && !p.contains('/') && p.to_ascii_lowercase().starts_with("readme"))
     else {
         return Ok(None);
     };
@@ -191,9 +211,26 @@ fn language_of(ext: &str) -> Option<&'static str> {
 
 fn is_entry_point(path: &str) -> bool {
     const NAMES: [&str; 20] = [
-        "Cargo.toml", "package.json", "pyproject.toml", "setup.py", "go.mod", "pom.xml", "build.gradle",
-        "Makefile", "CMakeLists.txt", "Dockerfile", "main.rs", "lib.rs", "main.py", "__main__.py",
-        "index.js", "index.ts", "main.go", "Main.java", "test.sh", "run-tests.sh",
+        "Cargo.toml",
+        "package.json",
+        "pyproject.toml",
+        "setup.py",
+        "go.mod",
+        "pom.xml",
+        "build.gradle",
+        "Makefile",
+        "CMakeLists.txt",
+        "Dockerfile",
+        "main.rs",
+        "lib.rs",
+        "main.py",
+        "__main__.py",
+        "index.js",
+        "index.ts",
+        "main.go",
+        "Main.java",
+        "test.sh",
+        "run-tests.sh",
     ];
     let name = path.rsplit('/').next().unwrap_or(path);
     let depth = path.matches('/').count();

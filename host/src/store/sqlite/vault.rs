@@ -102,20 +102,7 @@ pub(super) fn rotate(
 type Raw = (String, String, String, String, String, String, String, Vec<u8>, Vec<u8>, i64, i64, Option<i64>);
 
 fn raw(row: &Row<'_>) -> rusqlite::Result<Raw> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-        row.get(7)?,
-        row.get(8)?,
-        row.get(9)?,
-        row.get(10)?,
-        row.get(11)?,
-    ))
+    Raw::try_from(row)
 }
 
 fn decode(raw: Raw) -> Result<StoredCredential, StoreError> {
