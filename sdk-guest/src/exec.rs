@@ -6,8 +6,8 @@
 //! let out = exec::Command::new("sh").arg("-c").arg("cargo test").timeout_ms(120_000).run()?;
 //! ```
 
-use crate::bindings::helmdeck::host::exec as wit;
 use crate::ToolResult;
+use crate::bindings::helmdeck::host::exec as wit;
 
 /// A command under construction.
 #[derive(Debug, Clone)]

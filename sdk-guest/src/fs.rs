@@ -2,8 +2,8 @@
 //! capability (`access: read` for read-only packs). Paths are relative to
 //! the workspace root; the host refuses anything leading outside it.
 
-use crate::bindings::helmdeck::host::fs as wit;
 use crate::ToolResult;
+use crate::bindings::helmdeck::host::fs as wit;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

@@ -2,8 +2,8 @@
 //! capability (`push: true` to push). Credentials are vault names; the host
 //! hands the key or token to git, the pack never sees it.
 
-use crate::bindings::helmdeck::host::git as wit;
 use crate::ToolResult;
+use crate::bindings::helmdeck::host::git as wit;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

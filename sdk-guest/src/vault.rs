@@ -2,8 +2,8 @@
 //! sees a value: it writes `${vault:NAME}` in an HTTP request, or names a
 //! credential in a git call, and the host does the rest.
 
-use crate::bindings::helmdeck::host::vault as wit;
 use crate::ToolResult;
+use crate::bindings::helmdeck::host::vault as wit;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

@@ -55,7 +55,8 @@ fn build() -> Result<Built> {
     let mut packs = BTreeMap::new();
     for name in PACKS {
         let wasm = std::fs::read(target.join(format!("wasm32-wasip2/pack/pack_{name}.wasm")))?;
-        let mut manifest = Manifest::from_yaml(&std::fs::read_to_string(root.join(format!("packs/{name}/{MANIFEST_FILE}")))?)?;
+        let mut manifest =
+            Manifest::from_yaml(&std::fs::read_to_string(root.join(format!("packs/{name}/{MANIFEST_FILE}")))?)?;
         manifest.component.sha256 = Some(Digest::of(&wasm));
         let out = dir.path().join("packs").join(name);
         std::fs::create_dir_all(&out)?;
@@ -98,13 +99,8 @@ impl Instance {
 
     /// [`Instance::cli`] with `stdin` written to the process.
     pub fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> Result<std::process::Output> {
-        let mut child = self
-            .command()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
+        let mut child =
+            self.command().args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
         std::io::Write::write_all(&mut child.stdin.take().context("stdin")?, stdin.as_bytes())?;
         Ok(child.wait_with_output()?)
     }
@@ -129,8 +125,12 @@ impl Instance {
 
     /// Start `helmdeck serve` on a free port and wait until it listens.
     pub fn serve(&self) -> Result<LiveServer> {
-        let mut child =
-            self.command().args(["serve", "--listen", "127.0.0.1:0"]).stderr(Stdio::piped()).stdout(Stdio::null()).spawn()?;
+        let mut child = self
+            .command()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()?;
         let stderr = child.stderr.take().context("stderr")?;
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -167,7 +167,13 @@ pub struct LiveServer {
 
 impl LiveServer {
     /// Send `method path` with `body` as `token`; returns the status and the JSON answer.
-    pub async fn send(&self, token: &str, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<(u16, Value)> {
+    pub async fn send(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value)> {
         let mut request = self.client.request(method, format!("{}{path}", self.url)).bearer_auth(token);
         if let Some(body) = body {
             request = request.json(body);
@@ -199,7 +205,8 @@ impl LiveServer {
         let mut cursor: Option<String> = None;
         loop {
             let query = cursor.as_ref().map(|c| format!("&cursor={c}")).unwrap_or_default();
-            let (status, page) = self.send(admin, reqwest::Method::GET, &format!("/api/v1/audit?limit=1000{query}"), None).await?;
+            let (status, page) =
+                self.send(admin, reqwest::Method::GET, &format!("/api/v1/audit?limit=1000{query}"), None).await?;
             if status != 200 {
                 bail!("audit query answered {status}: {page}");
             }

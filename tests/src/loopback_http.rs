@@ -89,7 +89,8 @@ fn serve(stream: TcpStream, handler: &Handler, log: &Mutex<Vec<Request>>) -> Res
     reader.read_line(&mut line)?;
     let mut parts = line.split_whitespace();
     let (method, target) = (parts.next().context("method")?.to_owned(), parts.next().context("target")?.to_owned());
-    let (path, query) = target.split_once('?').map_or((target.clone(), String::new()), |(p, q)| (p.to_owned(), q.to_owned()));
+    let (path, query) =
+        target.split_once('?').map_or((target.clone(), String::new()), |(p, q)| (p.to_owned(), q.to_owned()));
     let mut headers = Vec::new();
     loop {
         line.clear();
@@ -114,7 +115,8 @@ fn serve(stream: TcpStream, handler: &Handler, log: &Mutex<Vec<Request>>) -> Res
     }
     log.lock().unwrap_or_else(|p| p.into_inner()).push(request.clone());
     let response = handler(&request);
-    let mut head = format!("HTTP/1.1 {} X\r\nConnection: close\r\nContent-Length: {}\r\n", response.status, response.body.len());
+    let mut head =
+        format!("HTTP/1.1 {} X\r\nConnection: close\r\nContent-Length: {}\r\n", response.status, response.body.len());
     for (name, value) in &response.headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }

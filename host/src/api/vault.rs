@@ -3,10 +3,10 @@
 
 use super::auth::Caller;
 use super::error::{ApiError, parse_json_body};
+use crate::Error;
 use crate::app::Helmdeck;
 use crate::auth::Scope;
 use crate::vault::{CredentialInput, CredentialMeta, CredentialUpdate};
-use crate::Error;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -30,7 +30,11 @@ pub async fn add(State(app): AppState, caller: Caller, body: Bytes) -> Result<Js
 }
 
 /// `GET /api/v1/vault/credentials/{name}`.
-pub async fn get(State(app): AppState, caller: Caller, Path(name): Path<String>) -> Result<Json<CredentialMeta>, ApiError> {
+pub async fn get(
+    State(app): AppState,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<CredentialMeta>, ApiError> {
     caller.require(Scope::Admin)?;
     Ok(Json(app.services.vault.get(&name).await?))
 }
@@ -60,8 +64,10 @@ pub async fn remove(State(app): AppState, caller: Caller, Path(name): Path<Strin
 fn field_error(e: &serde_json::Error) -> String {
     let text = e.to_string();
     match text.find("invalid type") {
-        Some(_) => "a field has the wrong type (`hosts`, `packs` and `subjects` are lists of strings, `secret` an object)"
-            .to_owned(),
+        Some(_) => {
+            "a field has the wrong type (`hosts`, `packs` and `subjects` are lists of strings, `secret` an object)"
+                .to_owned()
+        }
         None => text,
     }
 }

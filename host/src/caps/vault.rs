@@ -25,7 +25,9 @@ impl Host for CapsContext {
         let started = Instant::now();
         let result = self.visible_credentials().await.and_then(|all| {
             all.into_iter().find(|c| c.name == name).ok_or_else(|| {
-                Error::not_found(format!("no credential `{name}` is available to this pack; list them with vault.credentials"))
+                Error::not_found(format!(
+                    "no credential `{name}` is available to this pack; list them with vault.credentials"
+                ))
             })
         });
         let mut audit = CapabilityAudit::start("vault.info", Some(name), started);

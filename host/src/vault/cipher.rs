@@ -72,10 +72,8 @@ impl VaultKey {
                 .or_else(|| base64::engine::general_purpose::STANDARD.decode(text).ok())
                 .unwrap_or_default(),
         );
-        let bytes: [u8; 32] = decoded
-            .as_slice()
-            .try_into()
-            .map_err(|_| KeyError::Malformed { source_name: source_name.to_owned() })?;
+        let bytes: [u8; 32] =
+            decoded.as_slice().try_into().map_err(|_| KeyError::Malformed { source_name: source_name.to_owned() })?;
         decoded.zeroize();
         Ok(VaultKey { bytes: Zeroizing::new(bytes) })
     }

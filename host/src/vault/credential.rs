@@ -67,12 +67,21 @@ fn root_path() -> String {
 #[serde(tag = "kind", content = "secret", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Secret {
     /// `${vault:NAME}` is the password; `.username` and `.password` select fields.
-    Login { username: String, password: String, #[serde(default)] login_url: Option<String> },
+    Login {
+        username: String,
+        password: String,
+        #[serde(default)]
+        login_url: Option<String>,
+    },
     /// `${vault:NAME}` is a `Cookie` header value (`a=1; b=2`).
     Cookies { cookies: Vec<Cookie> },
     /// `${vault:NAME}` is the token. `username` is what git sends with it over HTTP
     /// (default `x-access-token`).
-    ApiKey { token: String, #[serde(default)] username: Option<String> },
+    ApiKey {
+        token: String,
+        #[serde(default)]
+        username: Option<String>,
+    },
     /// `${vault:NAME}` is a current access token, refreshed through `token_url` when
     /// missing or about to expire.
     Oauth {
@@ -117,7 +126,11 @@ impl Secret {
     pub fn from_parts(kind: CredentialKind, fields: serde_json::Value) -> Result<Secret> {
         let tagged = serde_json::json!({ "kind": kind.as_str(), "secret": fields });
         let secret: Secret = serde_json::from_value(tagged).map_err(|e| {
-            Error::invalid_input(format!("`secret` does not fit a `{}` credential: {}", kind.as_str(), without_values(&e)))
+            Error::invalid_input(format!(
+                "`secret` does not fit a `{}` credential: {}",
+                kind.as_str(),
+                without_values(&e)
+            ))
         })?;
         secret.validate()?;
         Ok(secret)
@@ -198,7 +211,11 @@ impl Secret {
                 values.push(private_key.trim().to_owned());
                 values.extend(passphrase.clone());
                 values.extend(
-                    private_key.lines().map(str::trim).filter(|l| l.len() >= 16 && !l.starts_with("-----")).map(str::to_owned),
+                    private_key
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| l.len() >= 16 && !l.starts_with("-----"))
+                        .map(str::to_owned),
                 );
             }
         }
@@ -212,7 +229,11 @@ impl Secret {
     pub fn hint(&self) -> String {
         let tail = |s: &str| {
             let chars: Vec<char> = s.chars().collect();
-            if chars.len() >= 20 { format!("…{}", chars[chars.len() - 4..].iter().collect::<String>()) } else { "…".to_owned() }
+            if chars.len() >= 20 {
+                format!("…{}", chars[chars.len() - 4..].iter().collect::<String>())
+            } else {
+                "…".to_owned()
+            }
         };
         match self {
             Secret::Login { username, .. } => format!("login for {username}"),
@@ -282,9 +303,8 @@ fn without_values(e: &serde_json::Error) -> String {
 /// Check a credential name: 1-64 of `[A-Za-z0-9_-]`, so it cannot collide
 /// with the `${vault:NAME.field}` syntax.
 pub fn check_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let ok =
+        !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(())
     } else {
@@ -308,7 +328,9 @@ pub fn check_scope(hosts: &[String], packs: &[String]) -> Result<()> {
         )));
     }
     if packs.is_empty() {
-        return Err(Error::invalid_input("`packs` must name at least one pack allowed to use the credential (`*` for any)"));
+        return Err(Error::invalid_input(
+            "`packs` must name at least one pack allowed to use the credential (`*` for any)",
+        ));
     }
     Ok(())
 }
@@ -352,7 +374,8 @@ mod tests {
     fn secrets_are_checked_by_kind_and_never_echoed() {
         let err = Secret::from_parts(CredentialKind::ApiKey, json!({"tokn": "s3cr3t-value"})).unwrap_err();
         assert!(err.message.contains("tokn") && !err.message.contains("s3cr3t-value"), "{}", err.message);
-        let basic = Secret::from_parts(CredentialKind::Basic, json!({"username": "ada", "password": "pw-12345"})).unwrap();
+        let basic =
+            Secret::from_parts(CredentialKind::Basic, json!({"username": "ada", "password": "pw-12345"})).unwrap();
         assert_eq!(basic.primary().unwrap(), "YWRhOnB3LTEyMzQ1");
         assert!(basic.redactable_values().contains(&"YWRhOnB3LTEyMzQ1".to_owned()));
         assert!(!format!("{basic:?}").contains("pw-12345"));

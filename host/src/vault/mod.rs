@@ -92,7 +92,12 @@ impl Vault {
     ///
     /// A wrong or missing key fails with `auth_failed` before anything is
     /// written: no key file is created and no row touched.
-    pub async fn open(store: Arc<dyn Store>, env_key: Option<&str>, key_file: &Path, redactor: Redactor) -> Result<Vault> {
+    pub async fn open(
+        store: Arc<dyn Store>,
+        env_key: Option<&str>,
+        key_file: &Path,
+        redactor: Redactor,
+    ) -> Result<Vault> {
         let check = run_blocking(&store, |s| s.vault_key_check()).await?;
         let (key, source) = load_key(env_key, key_file, check.as_ref())?;
         let source_name = source.describe();
@@ -195,11 +200,7 @@ impl Vault {
     /// Remove credential `name`; `not_found` when there is none.
     pub async fn remove(&self, name: &str) -> Result<()> {
         let key = name.to_owned();
-        if run_blocking(&self.store, move |s| s.delete_credential(&key)).await? {
-            Ok(())
-        } else {
-            Err(not_found(name))
-        }
+        if run_blocking(&self.store, move |s| s.delete_credential(&key)).await? { Ok(()) } else { Err(not_found(name)) }
     }
 
     /// The credentials `pack` (running for `subject`, with manifest scope
@@ -389,7 +390,8 @@ fn meta(stored: &StoredCredential) -> Result<CredentialMeta> {
 }
 
 fn acl_allows(meta: &CredentialMeta, pack: &str, subject: &str) -> bool {
-    meta.packs.iter().any(|p| p == "*" || p == pack) && (meta.subjects.is_empty() || meta.subjects.iter().any(|s| s == subject))
+    meta.packs.iter().any(|p| p == "*" || p == pack)
+        && (meta.subjects.is_empty() || meta.subjects.iter().any(|s| s == subject))
 }
 
 fn scope_allows(scope: &[String], name: &str) -> bool {

@@ -51,7 +51,11 @@ async fn a_wrong_or_missing_key_refuses_to_open_and_changes_nothing() {
     let wrong = VaultKey::generate().to_hex();
     let err = Vault::open(store(dir.path()), Some(&wrong), &key_file, Redactor::default()).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::AuthFailed);
-    assert!(err.message.contains("HELMDECK_VAULT_KEY") && err.message.contains("Nothing was changed"), "{}", err.message);
+    assert!(
+        err.message.contains("HELMDECK_VAULT_KEY") && err.message.contains("Nothing was changed"),
+        "{}",
+        err.message
+    );
     let moved = dir.path().join("elsewhere.key");
     std::fs::rename(&key_file, &moved).unwrap();
     let err = Vault::open(store(dir.path()), None, &key_file, Redactor::default()).await.unwrap_err();

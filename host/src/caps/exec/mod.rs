@@ -184,7 +184,9 @@ async fn execute(cmd: Command, plan: Plan, prepared: Prepared, uid: u32) -> Resu
         .map_err(|e| Error::internal(format!("cleanup task failed: {e}")))??;
     let (status, timed_out) = match waited {
         Ok(status) => (status.map_err(|e| Error::internal(format!("waiting for the command failed: {e}")))?, false),
-        Err(_) => (child.wait().await.map_err(|e| Error::internal(format!("waiting for the command failed: {e}")))?, true),
+        Err(_) => {
+            (child.wait().await.map_err(|e| Error::internal(format!("waiting for the command failed: {e}")))?, true)
+        }
     };
     let (stdout, out_cut) = stdout.await.map_err(|e| Error::internal(format!("reading output failed: {e}")))?;
     let (stderr, err_cut) = stderr.await.map_err(|e| Error::internal(format!("reading output failed: {e}")))?;

@@ -101,7 +101,9 @@ impl Prepared {
 
     fn enter(&self) -> std::io::Result<()> {
         check(unsafe { libc::setsid() })?;
-        check(unsafe { libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS) })?;
+        check(unsafe {
+            libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS)
+        })?;
         let null = std::ptr::null();
         check(unsafe { libc::mount(null, self.root.as_ptr(), null, libc::MS_REC | libc::MS_PRIVATE, null as _) })?;
         // Opened before /tmp is covered (the workspace may live under it).
@@ -174,7 +176,8 @@ pub fn kill_all(uid: u32) -> Result<()> {
                 Ok(())
             });
         }
-        let status = helper.status().map_err(|e| Error::internal(format!("cannot stop the session's processes: {e}")))?;
+        let status =
+            helper.status().map_err(|e| Error::internal(format!("cannot stop the session's processes: {e}")))?;
         if !status.success() {
             return Err(Error::internal("cannot stop the session's processes"));
         }

@@ -71,7 +71,10 @@ async fn a_command_runs_as_its_own_user_in_the_workspace_with_a_bare_environment
     assert_eq!(lines[0], uid.to_string());
     assert_eq!(lines[1], "/tmp/workspace");
     assert_eq!(lines[2], "from the host");
-    assert_eq!(lines[3].split_whitespace().collect::<Vec<_>>(), ["GREETING", "HOME", "LANG", "PATH", "PWD", "SHLVL", "TMPDIR", "_"]);
+    assert_eq!(
+        lines[3].split_whitespace().collect::<Vec<_>>(),
+        ["GREETING", "HOME", "LANG", "PATH", "PWD", "SHLVL", "TMPDIR", "_"]
+    );
     assert_eq!(lines[4], "stdin bytes");
     assert_eq!(lines[5], "NET-CLOSED", "the sandbox has no network");
     assert!(lines[6].contains("Permission denied"), "another user's process tree is closed: {}", lines[6]);

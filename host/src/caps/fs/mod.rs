@@ -3,9 +3,9 @@
 //! scope of `access: read` refuses every change; each call is audited
 //! with its path.
 
-pub mod workspace;
 #[cfg(test)]
 mod tests;
+pub mod workspace;
 
 use super::{CapabilityAudit, CapsContext};
 use crate::engine::wit::host::fs::{Entry, EntryKind, FileContent, Host, Listing, Written};
@@ -35,7 +35,8 @@ impl Host for CapsContext {
         replace: String,
         max_occurrences: u32,
     ) -> Result<Written, WitError> {
-        let result = self.in_workspace(true, path.clone(), move |ws| ws.patch(&path, &search, &replace, max_occurrences)).await;
+        let result =
+            self.in_workspace(true, path.clone(), move |ws| ws.patch(&path, &search, &replace, max_occurrences)).await;
         let w = self.finish("fs.patch", result, |w| (0, w.size)).await?;
         Ok(Written { size: w.size, sha256: w.sha256, replacements: w.replacements })
     }
@@ -47,8 +48,9 @@ impl Host for CapsContext {
         recursive: bool,
         max_entries: u32,
     ) -> Result<Listing, WitError> {
-        let result =
-            self.in_workspace(false, path.clone(), move |ws| ws.list(&path, glob.as_deref(), recursive, max_entries)).await;
+        let result = self
+            .in_workspace(false, path.clone(), move |ws| ws.list(&path, glob.as_deref(), recursive, max_entries))
+            .await;
         let (entries, truncated) = self.finish("fs.list", result, |(e, _)| (e.len() as u64, 0)).await?;
         let entries = entries
             .into_iter()

@@ -67,7 +67,10 @@ fn writes_make_parents_on_request_and_listings_glob_and_cap() {
     assert!(all.iter().any(|e| e.path == "a/b" && e.kind == EntryKind::Directory));
     assert!(all.iter().any(|e| e.path == "a/b/c.txt" && e.size == 2));
     let (rust, _) = ws.list("", Some("**/*.rs"), true, 100).unwrap();
-    assert_eq!(rust.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(), ["a/n0.rs", "a/n1.rs", "a/n2.rs", "a/n3.rs", "a/n4.rs", "src/main.rs"]);
+    assert_eq!(
+        rust.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(),
+        ["a/n0.rs", "a/n1.rs", "a/n2.rs", "a/n3.rs", "a/n4.rs", "src/main.rs"]
+    );
     let (top, _) = ws.list("", None, false, 100).unwrap();
     assert_eq!(top.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(), ["a", "src"]);
     let (few, truncated) = ws.list("a", Some("a/*.rs"), false, 2).unwrap();

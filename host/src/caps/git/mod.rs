@@ -210,7 +210,8 @@ impl CapsContext {
         };
         if let Some(s) = &secret {
             let fits = matches!((remote.transport, s), (Transport::Ssh, Secret::SshKey { .. }))
-                || (remote.transport == Transport::Http && !matches!(s, Secret::SshKey { .. } | Secret::Cookies { .. }));
+                || (remote.transport == Transport::Http
+                    && !matches!(s, Secret::SshKey { .. } | Secret::Cookies { .. }));
             if !fits {
                 return Err(Error::invalid_input(format!(
                     "credential `{}` ({}) cannot authenticate this remote; use an ssh_key credential for SSH and an \
@@ -331,13 +332,15 @@ impl Connection {
                     (git2::ErrorCode::Auth, _) => {
                         Error::new(ErrorCode::AuthFailed, format!("{what}: authentication failed ({message})"))
                     }
-                    (git2::ErrorCode::Certificate, _) => {
-                        Error::new(ErrorCode::AuthFailed, format!("{what}: the server's certificate was refused ({message})"))
-                    }
+                    (git2::ErrorCode::Certificate, _) => Error::new(
+                        ErrorCode::AuthFailed,
+                        format!("{what}: the server's certificate was refused ({message})"),
+                    ),
                     (git2::ErrorCode::NotFound, _) => Error::not_found(format!("{what}: {message}")),
-                    (_, git2::ErrorClass::Net | git2::ErrorClass::Ssh | git2::ErrorClass::Http | git2::ErrorClass::Os) => {
-                        Error::new(ErrorCode::NetworkError, format!("{what}: {message}"))
-                    }
+                    (
+                        _,
+                        git2::ErrorClass::Net | git2::ErrorClass::Ssh | git2::ErrorClass::Http | git2::ErrorClass::Os,
+                    ) => Error::new(ErrorCode::NetworkError, format!("{what}: {message}")),
                     _ => Error::internal(format!("{what}: {message}")),
                 }
             }
@@ -355,7 +358,10 @@ fn clone_with_retries(connection: &Connection, branch: Option<&str>, checkout: &
                 checkout.discard();
                 let refusal = auth.refusal.get();
                 let transient = refusal.is_none()
-                    && !matches!(e.code(), git2::ErrorCode::Auth | git2::ErrorCode::Certificate | git2::ErrorCode::NotFound)
+                    && !matches!(
+                        e.code(),
+                        git2::ErrorCode::Auth | git2::ErrorCode::Certificate | git2::ErrorCode::NotFound
+                    )
                     && matches!(e.class(), git2::ErrorClass::Net | git2::ErrorClass::Os | git2::ErrorClass::Http);
                 if !transient || attempt == CLONE_ATTEMPTS {
                     return Err(connection.error(e, refusal, "clone"));
@@ -399,6 +405,7 @@ fn slash(path: &std::path::Path) -> String {
 
 /// A token subject as the local part of an email address.
 fn email_safe(subject: &str) -> String {
-    let safe: String = subject.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect();
+    let safe: String =
+        subject.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect();
     if safe.is_empty() { "agent".to_owned() } else { safe }
 }

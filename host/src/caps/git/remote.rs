@@ -133,7 +133,9 @@ fn is_owner_repo(text: &str) -> bool {
     let parts: Vec<&str> = text.split('/').collect();
     parts.len() == 2
         && !text.contains(':')
-        && parts.iter().all(|p| !p.is_empty() && !p.starts_with('.') && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)))
+        && parts.iter().all(|p| {
+            !p.is_empty() && !p.starts_with('.') && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        })
 }
 
 /// `[user@]host:path` without a scheme (a `:` before any `/`).
@@ -190,9 +192,8 @@ impl Authenticator {
         // Counts answers that carried the secret: a second request means the
         // remote rejected it, and one wrong key must not become 15 attempts.
         let answered = Cell::new(0u32);
-        callbacks.credentials(move |url, user_from_url, allowed| {
-            self.credential(url, user_from_url, allowed, &answered)
-        });
+        callbacks
+            .credentials(move |url, user_from_url, allowed| self.credential(url, user_from_url, allowed, &answered));
         callbacks.certificate_check(move |cert, _host| {
             let Some(hostkey) = cert.as_hostkey().and_then(|h| h.hostkey()) else {
                 // TLS: libgit2 verifies the certificate chain as usual.
@@ -332,12 +333,21 @@ mod tests {
     #[test]
     fn every_address_form_normalises_to_one_remote() {
         let gh = Remote::parse("octo/hello-world").unwrap();
-        assert_eq!((gh.url.as_str(), gh.transport, gh.port), ("https://github.com/octo/hello-world.git", Transport::Http, 443));
+        assert_eq!(
+            (gh.url.as_str(), gh.transport, gh.port),
+            ("https://github.com/octo/hello-world.git", Transport::Http, 443)
+        );
         assert_eq!(gh.name(), "hello-world");
         let ssh = Remote::parse("ssh://root@127.0.0.1:2222/srv/app.git").unwrap();
-        assert_eq!((ssh.host.as_str(), ssh.port, ssh.user.as_deref(), ssh.name()), ("127.0.0.1", 2222, Some("root"), "app".into()));
+        assert_eq!(
+            (ssh.host.as_str(), ssh.port, ssh.user.as_deref(), ssh.name()),
+            ("127.0.0.1", 2222, Some("root"), "app".into())
+        );
         let scp = Remote::parse("git@Example.com:team/tool.git").unwrap();
-        assert_eq!((scp.transport, scp.host.as_str(), scp.port, scp.path.as_str()), (Transport::Ssh, "example.com", 22, "team/tool.git"));
+        assert_eq!(
+            (scp.transport, scp.host.as_str(), scp.port, scp.path.as_str()),
+            (Transport::Ssh, "example.com", 22, "team/tool.git")
+        );
         assert_eq!(scp.connect_url(Some("10.1.2.3".parse().unwrap())), "git@10.1.2.3:team/tool.git");
         assert_eq!(ssh.connect_url(Some("::1".parse().unwrap())), "ssh://root@[::1]:2222/srv/app.git");
         let http = Remote::parse("http://127.0.0.1:8080/repo.git").unwrap();
@@ -346,7 +356,9 @@ mod tests {
 
     #[test]
     fn credentials_in_urls_and_other_schemes_are_refused() {
-        for bad in ["https://user:tok@host/r.git", "https://tok@host/r.git", "file:///etc", "ext::sh -c id", "git://host/r"] {
+        for bad in
+            ["https://user:tok@host/r.git", "https://tok@host/r.git", "file:///etc", "ext::sh -c id", "git://host/r"]
+        {
             let err = Remote::parse(bad).unwrap_err();
             assert_eq!(err.code, crate::ErrorCode::InvalidInput, "{bad}");
             assert!(!err.message.contains("tok@"), "{}", err.message);

@@ -6,7 +6,9 @@
 
 use super::remote::Authenticator;
 use git2::build::{CheckoutBuilder, RepoBuilder};
-use git2::{DiffFormat, DiffOptions, FetchOptions, IndexAddOption, PushOptions, Repository, Signature, Status, StatusOptions};
+use git2::{
+    DiffFormat, DiffOptions, FetchOptions, IndexAddOption, PushOptions, Repository, Signature, Status, StatusOptions,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -76,7 +78,12 @@ pub struct CommitSummary {
 /// Clone `url` bare into the checkout's git directory and check out
 /// `branch` (or the remote's default) into its working tree. Returns the
 /// branch and HEAD commit.
-pub fn clone(url: &str, branch: Option<&str>, checkout: &Checkout, auth: &Authenticator) -> Result<(String, String), git2::Error> {
+pub fn clone(
+    url: &str,
+    branch: Option<&str>,
+    checkout: &Checkout,
+    auth: &Authenticator,
+) -> Result<(String, String), git2::Error> {
     let mut fetch = FetchOptions::new();
     fetch.remote_callbacks(auth.callbacks());
     let mut builder = RepoBuilder::new();

@@ -56,7 +56,8 @@ impl CapsContext {
         if wanted.is_empty() {
             return Ok(Vec::new());
         }
-        let target = Url::parse(&req.url).map_err(|e| Error::invalid_input(format!("`url` is not an absolute URL ({e})")))?;
+        let target =
+            Url::parse(&req.url).map_err(|e| Error::invalid_input(format!("`url` is not an absolute URL ({e})")))?;
         let host = target.host_str().unwrap_or_default().to_owned();
         if host.contains('$') || host.contains("%7b") || host.contains("%7B") {
             return Err(Error::invalid_input(
@@ -152,7 +153,10 @@ impl CapsContext {
             }
         };
         let failed = |why: String| {
-            Error::new(ErrorCode::AuthFailed, format!("refreshing OAuth credential `{name}` failed: {why}; re-authorize it"))
+            Error::new(
+                ErrorCode::AuthFailed,
+                format!("refreshing OAuth credential `{name}` failed: {why}; re-authorize it"),
+            )
         };
         let response = self.services.http.fetch(request, &mut same_host).await?;
         if response.status != 200 {
