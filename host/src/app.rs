@@ -1,5 +1,5 @@
 //! Assembling a Helmdeck instance from its [`Config`]: the store, the audit
-//! log, the egress guard and HTTP client, the artifact store, the engine, the
+//! log, the vault, the egress guard and HTTP client, the artifact store, the engine, the
 //! registry, the marketplace and the dispatcher. `serve`, the CLI's local commands, the tests
 //! and the benchmarks all start here, so they run the same parts.
 
@@ -18,6 +18,7 @@ use crate::registry::{PackFiles, PackRegistry};
 use crate::signed_url::LinkSigner;
 use crate::sessions::{BrowserPool, LocalConfig, LocalRuntime, Sessions};
 use crate::store::{SqliteStore, Store};
+use crate::vault::Vault;
 use crate::{Error, Result};
 use std::sync::Arc;
 
@@ -53,7 +54,11 @@ impl Helmdeck {
                 .await
                 .map_err(|e| Error::internal(format!("database task failed: {e}")))??,
         );
-        let audit = AuditLog::new(store.clone(), Redactor::default());
+        // The vault opens first: a wrong key stops start-up before anything is written.
+        let redactor = Redactor::default();
+        let vault =
+            Arc::new(Vault::open(store.clone(), config.vault_key.as_deref(), &paths.vault_key, redactor.clone()).await?);
+        let audit = AuditLog::new(store.clone(), redactor);
         let guard = Arc::new(EgressGuard::new(config.egress.clone(), resolver));
         let http = GuardedHttpClient::new(guard.clone(), config.http.clone())?;
         let artifacts =
@@ -70,7 +75,16 @@ impl Helmdeck {
         }
         let base = config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.listen));
         let links = LinkSigner::load_or_create(&paths.url_key, &base)?;
-        let services = Arc::new(HostServices { audit: audit.clone(), http, artifacts, sessions, browser, links });
+        let services = Arc::new(HostServices {
+            audit: audit.clone(),
+            http,
+            artifacts,
+            sessions,
+            browser,
+            links,
+            vault,
+            session_users: Arc::default(),
+        });
         let engine = Arc::new(PackEngine::new(config.engine.clone(), &paths.component_cache)?);
         let registry = Arc::new(
             PackRegistry::new(engine.clone(), services.clone(), store.clone(), PackFiles::new(&paths.packs))

@@ -43,6 +43,10 @@ pub struct Config {
     /// The base URL clients reach this server at (`HELMDECK_PUBLIC_URL`), used
     /// in signed download links; when unset, `serve` uses the address it bound.
     pub public_url: Option<String>,
+    /// The vault key from `HELMDECK_VAULT_KEY` (64 hex digits or base64 of
+    /// 32 bytes); when absent, `vault.key` in the data directory is used,
+    /// created on first start.
+    pub vault_key: Option<String>,
 }
 
 /// Where the built-in packs are published and who signs them.
@@ -118,6 +122,7 @@ pub struct Overrides {
     pub bundled_catalog_key: Option<PathBuf>,
     pub chromium: Option<PathBuf>,
     pub public_url: Option<String>,
+    pub vault_key: Option<String>,
 }
 
 impl Config {
@@ -171,6 +176,7 @@ impl Config {
             bundled_catalog,
             browser: BrowserSettings { chromium: overrides.chromium.or(file.chromium), pool },
             public_url,
+            vault_key: overrides.vault_key,
         })
     }
 
@@ -216,6 +222,8 @@ pub struct DataPaths {
     pub url_key: PathBuf,
     /// The generated JWT secret (mode 0600).
     pub jwt_secret: PathBuf,
+    /// The vault key file (mode 0600) when `HELMDECK_VAULT_KEY` is not set.
+    pub vault_key: PathBuf,
     /// Written by a running `serve`: where it listens (the CLI talks to it).
     pub server_info: PathBuf,
     /// Registered catalogs, their trusted keys and cached indexes.
@@ -235,6 +243,7 @@ impl DataPaths {
             browsers: root.join("browsers"),
             url_key: root.join("url.key"),
             jwt_secret: root.join("jwt.secret"),
+            vault_key: root.join("vault.key"),
             server_info: root.join("server.json"),
             marketplace: root.join("marketplace"),
         }

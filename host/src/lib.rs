@@ -3,8 +3,9 @@
 //! surfaces in front of it.
 //!
 //! One folder per concern: `engine` (wasmtime), `caps` (the only place side
-//! effects happen), `guard` (egress policy), `audit`, `store`, `registry`
-//! (installed packs), `marketplace` (signed catalogs), `dispatch` (one call end to end), `api` (axum
+//! effects happen), `guard` (egress policy), `audit`, `store`, `vault`
+//! (sealed credentials), `registry` (installed packs), `marketplace` (signed catalogs),
+//! `dispatch` (one call end to end), `api` (axum
 //! routers), `cli`. [`app::Helmdeck`] assembles them from a [`config::Config`].
 
 pub mod api;
@@ -24,5 +25,6 @@ pub mod registry;
 pub mod sessions;
 pub mod signed_url;
 pub mod store;
+pub mod vault;
 
 pub use error::{Error, ErrorCode, Result};

@@ -3,9 +3,9 @@
 //! A pack is a crate built with `cargo build --target wasm32-wasip2`: input and
 //! output types derive `serde` + `schemars`, each tool is one function, and one
 //! [`pack!`] invocation generates `describe`, the JSON glue and the component
-//! export. Capabilities (`http`, `artifacts`, `browser`, ...) have idiomatic wrappers
-//! here; a component imports only the capabilities its code calls, and the
-//! host refuses it unless its manifest requests them.
+//! export. Capabilities have idiomatic wrappers here (`http`, `artifacts`,
+//! `browser`, `fs`, `git`, `exec`, `vault`); a component imports only the capabilities
+//! its code calls, and the host refuses it unless its manifest requests them.
 //!
 //! ```ignore
 //! use helmdeck_sdk::prelude::*;
@@ -32,10 +32,14 @@ pub mod artifacts;
 pub mod browser;
 mod describe;
 mod error;
+pub mod exec;
+pub mod fs;
+pub mod git;
 pub mod http;
 mod pack;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
+pub mod vault;
 
 pub use describe::{PackDescription, ToolDescription};
 pub use error::{ErrorCode, ToolError, ToolResult};
@@ -52,7 +56,7 @@ pub use serde_json;
 
 /// Everything a pack usually needs: `use helmdeck_sdk::prelude::*;`.
 pub mod prelude {
-    pub use crate::{artifacts, browser, http, PackDefinition, ToolError, ToolResult};
+    pub use crate::{artifacts, browser, exec, fs, git, http, vault, PackDefinition, ToolError, ToolResult};
     pub use schemars::JsonSchema;
     pub use serde::{Deserialize, Serialize};
 }

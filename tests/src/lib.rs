@@ -10,7 +10,11 @@
 //! - [`cli`]: the real command line against a data directory;
 //! - [`api`]: REST answers and the error-shape checks;
 //! - [`http_fixture`]: [`HttpFixture`], an HTTP server on 127.0.0.1 for
-//!   packs to reach.
+//!   packs to reach;
+//! - [`git_servers`]: `sshd` and `git http-backend` remotes, key pairs and a
+//!   seeded bare repository (the code-edit loop);
+//! - [`live_server`], [`loopback_http`]: a server with a REST transcript and
+//!   a std-only CGI/echo server, used by the vault and code-loop tests.
 //!
 //! A plain `cargo test -p helmdeck-tests` (or `cargo nextest run -p
 //! helmdeck-tests`) is enough: what the tests need is built on first use.
@@ -19,7 +23,10 @@
 pub mod api;
 pub mod browser;
 pub mod cli;
+pub mod git_servers;
 pub mod http_fixture;
+pub mod live_server;
+pub mod loopback_http;
 pub mod marketplace;
 pub mod marketplace_bench;
 pub mod prebuilt;

@@ -7,8 +7,16 @@ use anyhow::{Result, bail};
 use std::process::Command;
 
 /// Debian packages the project needs at run or test time, with a command
-/// that proves each is present.
-const SYSTEM_PACKAGES: &[(&str, &str)] = &[("git", "git"), ("chromium", "chromium")];
+/// that proves each is present: git (fixture repositories and
+/// `git http-backend` for the smart-HTTP tests), Chromium (session
+/// browsers), OpenSSH's server and `ssh-keygen` (the SSH remote of the
+/// code-loop tests).
+const SYSTEM_PACKAGES: &[(&str, &str)] = &[
+    ("git", "git"),
+    ("chromium", "chromium"),
+    ("openssh-server", "/usr/sbin/sshd"),
+    ("openssh-client", "ssh-keygen"),
+];
 
 /// Python packages the tests use: an independent cosign implementation
 /// (`tests/interop/cosign_interop.py`) checks Helmdeck's signatures and keys.
@@ -18,7 +26,8 @@ const PYTHON_PACKAGES: &[(&str, &str)] = &[("cryptography", "cryptography"), ("p
 pub fn ensure_all() -> Result<()> {
     ensure_wasm_target()?;
     ensure_system_packages()?;
-    ensure_python_packages()
+    ensure_python_packages()?;
+    ensure_sshd_runtime_dir()
 }
 
 /// `python3 -m pip install` the [`PYTHON_PACKAGES`] that do not import.
@@ -40,6 +49,21 @@ fn missing<'a>(
     packages.iter().filter(|(_, p)| probe(p).is_ok_and(|o| !o.status.success())).map(|(package, _)| *package).collect()
 }
 
+/// sshd refuses to start without its privilege-separation directory, which
+/// a fresh machine (or container) may lack; only root can make it.
+fn ensure_sshd_runtime_dir() -> Result<()> {
+    let dir = std::path::Path::new("/run/sshd");
+    if dir.is_dir() || !is_root() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    Ok(())
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
 /// `rustup target add wasm32-wasip2` when it is missing.
 pub fn ensure_wasm_target() -> Result<()> {
     let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
@@ -59,8 +83,7 @@ fn ensure_system_packages() -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !is_root {
+    if !is_root() {
         bail!(
             "missing system packages: {}; install them with `sudo apt-get install {}`",
             missing.join(", "),

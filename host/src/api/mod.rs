@@ -12,6 +12,7 @@ pub mod openapi;
 mod packs;
 pub mod routes;
 mod sessions;
+mod vault;
 pub mod views;
 
 use crate::app::Helmdeck;

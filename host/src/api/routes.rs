@@ -2,11 +2,11 @@
 //! documentation. The router and the OpenAPI document are both built from
 //! this table, so they cannot drift apart.
 
-use super::{artifacts, audit, marketplace, packs, sessions};
+use super::{artifacts, audit, marketplace, packs, sessions, vault};
 use crate::app::Helmdeck;
 use crate::auth::Scope;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{MethodRouter, delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -275,6 +275,81 @@ pub fn api_routes() -> Vec<Route> {
         },
         Route {
             method: "GET",
+            path: "/api/v1/vault/credentials",
+            handler: get(vault::list),
+            doc: OperationDoc {
+                operation_id: "listCredentials",
+                summary: "Every vault credential's metadata and masked hint, never a value (admin)",
+                scope: Scope::Admin,
+                request: None,
+                response: json!({ "type": "object", "properties": { "credentials": { "type": "array", "items": credential_meta() } } }),
+                query: &[],
+            },
+        },
+        Route {
+            method: "POST",
+            path: "/api/v1/vault/credentials",
+            handler: post(vault::add),
+            doc: OperationDoc {
+                operation_id: "addCredential",
+                summary: "Add a credential; the secret is sealed at once and never shown again (admin)",
+                scope: Scope::Admin,
+                request: Some(credential_input()),
+                response: credential_meta(),
+                query: &[],
+            },
+        },
+        Route {
+            method: "GET",
+            path: "/api/v1/vault/credentials/{name}",
+            handler: get(vault::get),
+            doc: OperationDoc {
+                operation_id: "getCredential",
+                summary: "One credential's metadata (admin)",
+                scope: Scope::Admin,
+                request: None,
+                response: credential_meta(),
+                query: &[],
+            },
+        },
+        Route {
+            method: "PUT",
+            path: "/api/v1/vault/credentials/{name}",
+            handler: put(vault::update),
+            doc: OperationDoc {
+                operation_id: "updateCredential",
+                summary: "Change a credential's patterns, ACLs, description or secret; absent fields stay (admin)",
+                scope: Scope::Admin,
+                request: Some(json!({
+                    "type": "object",
+                    "properties": {
+                        "description": { "type": "string" },
+                        "hosts": { "type": "array", "items": { "type": "string" } },
+                        "packs": { "type": "array", "items": { "type": "string" } },
+                        "subjects": { "type": "array", "items": { "type": "string" } },
+                        "kind": { "type": "string" },
+                        "secret": { "type": "object" }
+                    }
+                })),
+                response: credential_meta(),
+                query: &[],
+            },
+        },
+        Route {
+            method: "DELETE",
+            path: "/api/v1/vault/credentials/{name}",
+            handler: delete(vault::remove),
+            doc: OperationDoc {
+                operation_id: "removeCredential",
+                summary: "Remove a credential (admin)",
+                scope: Scope::Admin,
+                request: None,
+                response: json!({ "type": "object", "properties": { "name": { "type": "string" }, "removed": { "type": "boolean" } } }),
+                query: &[],
+            },
+        },
+        Route {
+            method: "GET",
             path: "/api/v1/audit",
             handler: get(audit::query),
             doc: OperationDoc {
@@ -326,6 +401,49 @@ pub fn api_routes() -> Vec<Route> {
             },
         },
     ]
+}
+
+/// What an operator sends to add a credential.
+fn credential_input() -> Value {
+    json!({
+        "type": "object",
+        "required": ["name", "kind", "hosts", "packs", "secret"],
+        "properties": {
+            "name": { "type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "description": "what packs write in `${vault:NAME}`" },
+            "kind": { "type": "string", "enum": ["login", "cookies", "api_key", "oauth", "ssh_key", "basic"] },
+            "description": { "type": "string" },
+            "hosts": { "type": "array", "items": { "type": "string" }, "minItems": 1,
+                       "description": "host patterns, optionally with a path prefix: `api.example.com`, `*.example.com`, `git.example.com/org/`, `*`" },
+            "packs": { "type": "array", "items": { "type": "string" }, "minItems": 1, "description": "packs allowed to use it, `*` for any" },
+            "subjects": { "type": "array", "items": { "type": "string" }, "description": "token subjects allowed to use it; empty for any" },
+            "secret": {
+                "type": "object",
+                "description": "by kind: login {username,password,login_url?}; cookies {cookies:[{name,value,domain?,path?}]}; \
+                                api_key {token,username?}; oauth {client_id,client_secret,token_url,refresh_token,access_token?,expires_at?}; \
+                                ssh_key {private_key,passphrase?,username?,host_key?}; basic {username,password}"
+            }
+        }
+    })
+}
+
+/// A credential as the API shows it: metadata and a masked hint.
+fn credential_meta() -> Value {
+    json!({
+        "type": "object",
+        "required": ["name", "kind", "hosts", "packs", "subjects", "hint", "created_at", "updated_at"],
+        "properties": {
+            "name": { "type": "string" },
+            "kind": { "type": "string" },
+            "description": { "type": "string" },
+            "hosts": { "type": "array", "items": { "type": "string" } },
+            "packs": { "type": "array", "items": { "type": "string" } },
+            "subjects": { "type": "array", "items": { "type": "string" } },
+            "hint": { "type": "string", "description": "masked, never the value" },
+            "created_at": { "type": "string", "format": "date-time" },
+            "updated_at": { "type": "string", "format": "date-time" },
+            "last_used_at": { "type": ["string", "null"], "format": "date-time" }
+        }
+    })
 }
 
 /// A session as the API shows it.

@@ -131,6 +131,30 @@ impl Redactor {
         Ok(())
     }
 
+    /// `bytes` with every registered value replaced by [`MASK`], and nothing
+    /// else touched: for data handed back to a pack (an HTTP response that
+    /// echoes a substituted credential), where shape rules would mangle
+    /// ordinary content. Borrowed when nothing matched.
+    pub fn mask_registered<'a>(&self, bytes: &'a [u8]) -> Cow<'a, [u8]> {
+        let Some(matcher) = self.inner.matcher.load_full() else {
+            return Cow::Borrowed(bytes);
+        };
+        if !matcher.is_match(bytes) {
+            return Cow::Borrowed(bytes);
+        }
+        let mut masked = Vec::with_capacity(bytes.len());
+        matcher.replace_all_with_bytes(bytes, &mut masked, |_, _, out| {
+            out.extend_from_slice(MASK.as_bytes());
+            true
+        });
+        Cow::Owned(masked)
+    }
+
+    /// [`Redactor::mask_registered`] for text.
+    pub fn mask_registered_text(&self, text: &str) -> String {
+        String::from_utf8_lossy(&self.mask_registered(text.as_bytes())).into_owned()
+    }
+
     /// Mask secrets in `event.target` and every string of `event.details`.
     pub fn redact_event(&self, event: &mut AuditEvent) {
         if let Some(target) = &mut event.target {

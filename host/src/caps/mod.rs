@@ -7,7 +7,11 @@
 
 pub mod artifacts;
 pub mod browser;
+pub mod exec;
+pub mod fs;
+pub mod git;
 pub mod http;
+pub mod vault;
 
 use crate::artifacts::ArtifactStore;
 use crate::audit::{AuditEvent, AuditKind, AuditLog, Decision, Outcome};
@@ -49,6 +53,10 @@ pub struct HostServices {
     pub browser: browser::BrowserService,
     /// Signs the shareable download links of artifacts.
     pub links: crate::signed_url::LinkSigner,
+    /// Sealed credentials; capabilities substitute them at the boundary.
+    pub vault: Arc<crate::vault::Vault>,
+    /// The unprivileged uid of each session that runs commands.
+    pub session_users: Arc<exec::SessionUsers>,
 }
 
 /// What a capability implementation sees during one call.
@@ -143,6 +151,10 @@ pub(crate) fn add_to_linker(cap: Capability, linker: &mut Linker<CallState>) -> 
             wit::host::artifacts::add_to_linker::<CallState, HasSelf<CapsContext>>(linker, |s| &mut s.caps)
         }
         Capability::Browser => wit::host::browser::add_to_linker::<CallState, browser::BrowserData>(linker, browser::view),
+        Capability::Fs => wit::host::fs::add_to_linker::<CallState, HasSelf<CapsContext>>(linker, |s| &mut s.caps),
+        Capability::Exec => wit::host::exec::add_to_linker::<CallState, HasSelf<CapsContext>>(linker, |s| &mut s.caps),
+        Capability::Git => wit::host::git::add_to_linker::<CallState, HasSelf<CapsContext>>(linker, |s| &mut s.caps),
+        Capability::Vault => wit::host::vault::add_to_linker::<CallState, HasSelf<CapsContext>>(linker, |s| &mut s.caps),
         other => return Err(LinkError::Unavailable(other)),
     };
     linked.map_err(|e| LinkError::Wasmtime(e.to_string()))

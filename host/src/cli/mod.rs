@@ -1,4 +1,4 @@
-//! The `helmdeck` command line: `serve`, `pack`, `marketplace`, `key`, `token`, `audit`.
+//! The `helmdeck` command line: `serve`, `pack`, `marketplace`, `key`, `token`, `audit`, `vault`.
 //!
 //! Pack commands talk to a running `helmdeck serve` on the same data
 //! directory when there is one (so installs hot-load into it and the audit
@@ -16,6 +16,7 @@ mod serve;
 mod target;
 mod template;
 mod token;
+mod vault;
 
 use crate::config::{Config, FileConfig, Overrides};
 use clap::{Parser, Subcommand};
@@ -73,6 +74,9 @@ enum Command {
     /// Read and verify the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Manage the credential vault (values are write-only).
+    #[command(subcommand)]
+    Vault(vault::VaultCommand),
 }
 
 /// Parse the command line and run it. Errors print as `error[code]: message`.
@@ -108,6 +112,7 @@ impl Cli {
             Command::Key(cmd) => author::key(cmd),
             Command::Token(cmd) => token::run(config, cmd),
             Command::Audit(cmd) => audit::run(config, cmd).await,
+            Command::Vault(cmd) => vault::run(config, cmd).await,
         }
     }
 
@@ -130,6 +135,7 @@ impl Cli {
             bundled_catalog_key,
             chromium: self.chromium.clone(),
             public_url: self.public_url.clone(),
+            vault_key: std::env::var(crate::vault::VAULT_KEY_ENV).ok().filter(|s| !s.is_empty()),
         };
         Config::resolve(overrides, file)
     }

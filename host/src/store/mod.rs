@@ -14,6 +14,7 @@ mod packs;
 mod sessions;
 mod sqlite;
 mod timestamp;
+mod vault;
 
 #[cfg(test)]
 pub(crate) mod testing;
@@ -26,6 +27,7 @@ pub use packs::InstalledPack;
 pub use sessions::{SessionRecord, SessionState};
 pub use sqlite::SqliteStore;
 pub use timestamp::Timestamp;
+pub use vault::{SealedBlob, StoredCredential};
 
 use crate::audit::{AuditEvent, AuditPage, AuditQuery, AuditRecord, AuditRow};
 use std::sync::Arc;
@@ -84,6 +86,34 @@ pub trait Store: Send + Sync {
 
     /// Sessions in `state` (all when `None`), oldest first.
     fn list_sessions(&self, state: Option<SessionState>) -> Result<Vec<SessionRecord>, StoreError>;
+
+    /// Insert or replace credential `credential.name` (sealed; the store
+    /// never sees a plaintext value).
+    fn put_credential(&self, credential: &StoredCredential) -> Result<(), StoreError>;
+
+    /// Credential `name`, or [`StoreError::NotFound`].
+    fn get_credential(&self, name: &str) -> Result<StoredCredential, StoreError>;
+
+    /// Every credential, by name.
+    fn list_credentials(&self) -> Result<Vec<StoredCredential>, StoreError>;
+
+    /// Remove credential `name`; `false` when there was none.
+    fn delete_credential(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Record that credential `name` was used at `at`.
+    fn touch_credential(&self, name: &str, at: Timestamp) -> Result<(), StoreError>;
+
+    /// The sealed known value that proves which key the vault uses; `None`
+    /// before the vault's first start.
+    fn vault_key_check(&self) -> Result<Option<SealedBlob>, StoreError>;
+
+    /// Store the key check (first start only; rotation uses [`Store::rotate_vault`]).
+    fn put_vault_key_check(&self, check: &SealedBlob) -> Result<(), StoreError>;
+
+    /// Replace the key check and every credential's ciphertext in one
+    /// transaction. Fails, changing nothing, unless `resealed` covers
+    /// exactly the stored credentials.
+    fn rotate_vault(&self, check: &SealedBlob, resealed: &[StoredCredential]) -> Result<(), StoreError>;
 }
 
 /// Run `op` against `store` on tokio's blocking thread pool and convert its

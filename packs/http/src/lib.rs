@@ -41,13 +41,17 @@ impl Method {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FetchInput {
-    /// Absolute `http://` or `https://` URL to request.
+    /// Absolute `http://` or `https://` URL to request; `${vault:NAME}` may
+    /// appear in its path or query.
     #[schemars(length(min = 1, max = 8192), regex(pattern = r"^[hH][tT][tT][pP][sS]?://"))]
     pub url: String,
     /// HTTP method; `GET` when absent.
     #[serde(default)]
     pub method: Method,
-    /// Request headers, name to value.
+    /// Request headers, name to value. Write `${vault:NAME}` (or
+    /// `${vault:NAME.field}`) where a secret goes, such as
+    /// `{"authorization": "Bearer ${vault:github-token}"}`: the host
+    /// substitutes it when the credential allows this pack and host.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// Request body as UTF-8 text. Use `body_base64` for binary content; not both.
@@ -99,6 +103,9 @@ helmdeck_sdk::pack! {
     /// Text bodies come back as `body`, binary ones as `body_base64`.
     /// Private, loopback and cloud-metadata addresses are refused with
     /// `egress_denied` unless the operator allow-listed them.
+    /// Secrets: write `${vault:NAME}` in the URL's query, a header value or
+    /// the body; the host fills it in for hosts the credential allows
+    /// (otherwise `unauthorized`) and masks it in the response.
     fn fetch(input: FetchInput) -> ToolResult<FetchOutput> {
         let body = request_body(&input)?;
         let mut request = http::Request::new(input.method.as_str(), &input.url)

@@ -168,6 +168,12 @@ impl GuardedHttpClient {
         })
     }
 
+    /// The egress guard this client enforces; other capabilities that reach
+    /// the network (git) vet their destinations with it too.
+    pub fn guard(&self) -> &Arc<EgressGuard> {
+        &self.guard
+    }
+
     /// Perform `req`, following redirects by hand when asked. `on_hop` is
     /// called once per hop, before any connection to it, with the guard's
     /// decision. Errors: `invalid_input` (a bad field, named),

@@ -2,10 +2,14 @@
 //! here; the guarded client (egress guard, manual redirects, caps) in
 //! [`client`]. Each hop is checked against the pack's manifest scope
 //! (`capabilities.http.hosts`) and the egress guard, and audited.
+//! `${vault:NAME}` placeholders are substituted here, at the boundary
+//! ([`substitute`]), and any registered secret a response echoes is masked
+//! before the pack sees it.
 
 pub mod client;
 mod redirect;
 mod request;
+mod substitute;
 #[cfg(test)]
 mod tests;
 
@@ -23,7 +27,7 @@ impl Host for CapsContext {
         let started = Instant::now();
         let scope = self.scope(Capability::Http);
         let bytes_out = req.body.as_ref().map_or(0, |b| b.len() as u64);
-        let outbound = OutboundRequest {
+        let mut outbound = OutboundRequest {
             method: req.method,
             url: req.url.clone(),
             headers: req.headers.into_iter().map(|h| (h.name, h.value)).collect(),
@@ -32,9 +36,18 @@ impl Host for CapsContext {
             max_body_bytes: req.max_body_bytes,
             follow_redirects: req.follow_redirects,
         };
+        let credentials = match self.substitute(&mut outbound).await {
+            Ok(used) => used,
+            Err(e) => {
+                let mut audit = CapabilityAudit::start("http.fetch", Some(req.url.clone()), started);
+                audit = audit.failed(&e);
+                self.audit(audit).await?;
+                return Err(e.into());
+            }
+        };
         let mut hops: Vec<HopRecord> = Vec::new();
         let mut on_hop = |hop: &HopRecord| -> Result<(), Error> {
-            let verdict = check_scope(&scope, hop);
+            let verdict = check_scope(&scope, hop).and_then(|()| credentials.iter().try_for_each(|c| c.check_hop(hop)));
             let mut record = hop.clone();
             if let Err(e) = &verdict {
                 record.decision = Decision::Deny;
@@ -46,6 +59,9 @@ impl Host for CapsContext {
         let result = self.services.http.fetch(outbound, &mut on_hop).await;
         self.audit_hops(&req.url, hops, &result, started, bytes_out).await?;
         let response = result?;
+        // A server that echoes a substituted secret (or any the vault holds)
+        // does not hand it to the pack.
+        let vault = &self.services.vault;
         Ok(Response {
             status: response.status,
             headers: response
@@ -53,12 +69,12 @@ impl Host for CapsContext {
                 .iter()
                 .map(|(name, value)| Header {
                     name: name.as_str().to_owned(),
-                    value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                    value: vault.mask(&String::from_utf8_lossy(value.as_bytes())),
                 })
                 .collect(),
-            body: response.body.to_vec(),
+            body: vault.mask_bytes(&response.body),
             truncated: response.truncated,
-            final_url: response.final_url.to_string(),
+            final_url: vault.mask(response.final_url.as_str()),
             redirects: response.redirects,
         })
     }

@@ -15,8 +15,11 @@ use crate::store::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Every schema step, oldest first.
-const MIGRATIONS: &[&str] =
-    &[include_str!("migrations/0001_initial.sql"), include_str!("migrations/0002_sessions.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_sessions.sql"),
+    include_str!("migrations/0003_vault.sql"),
+];
 
 /// The schema version this build writes.
 pub(super) fn latest_version() -> i64 {

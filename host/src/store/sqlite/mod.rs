@@ -13,8 +13,11 @@ mod checkpoint;
 mod migrations;
 mod packs;
 mod sessions;
+mod vault;
 
-use super::{ArtifactMeta, InstalledPack, SessionRecord, SessionState, Store, StoreError, Timestamp};
+use super::{
+    ArtifactMeta, InstalledPack, SealedBlob, SessionRecord, SessionState, Store, StoreError, StoredCredential, Timestamp,
+};
 use crate::audit::{AuditEvent, AuditPage, AuditQuery, AuditRecord, AuditRow};
 use rusqlite::Connection;
 use std::path::Path;
@@ -171,5 +174,38 @@ impl Store for SqliteStore {
 
     fn list_sessions(&self, state: Option<SessionState>) -> Result<Vec<SessionRecord>, StoreError> {
         sessions::list(&self.read(), state)
+    }
+
+    fn put_credential(&self, credential: &StoredCredential) -> Result<(), StoreError> {
+        credential.validate()?;
+        vault::put(&self.write(), credential)
+    }
+
+    fn get_credential(&self, name: &str) -> Result<StoredCredential, StoreError> {
+        vault::get(&self.read(), name)
+    }
+
+    fn list_credentials(&self) -> Result<Vec<StoredCredential>, StoreError> {
+        vault::list(&self.read())
+    }
+
+    fn delete_credential(&self, name: &str) -> Result<bool, StoreError> {
+        vault::delete(&self.write(), name)
+    }
+
+    fn touch_credential(&self, name: &str, at: Timestamp) -> Result<(), StoreError> {
+        vault::touch(&self.write(), name, at)
+    }
+
+    fn vault_key_check(&self) -> Result<Option<SealedBlob>, StoreError> {
+        vault::key_check(&self.read())
+    }
+
+    fn put_vault_key_check(&self, check: &SealedBlob) -> Result<(), StoreError> {
+        vault::put_key_check(&self.write(), check)
+    }
+
+    fn rotate_vault(&self, check: &SealedBlob, resealed: &[StoredCredential]) -> Result<(), StoreError> {
+        vault::rotate(&mut self.write(), check, resealed)
     }
 }

@@ -1,0 +1,123 @@
+//! The sandbox for real, as root: each test uses its own uid at the top of
+//! the session range so it cannot meet a running server's sessions.
+
+use super::sandbox::{Prepared, UID_BASE, UID_COUNT};
+use super::{Plan, execute};
+use crate::engine::wit::host::exec::{Command, Output};
+use std::path::Path;
+
+fn command(program: &str, args: &[&str]) -> Command {
+    Command {
+        program: program.into(),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        cwd: None,
+        env: Vec::new(),
+        stdin: None,
+        timeout_ms: Some(20_000),
+        memory_mb: None,
+        max_processes: None,
+        cpu_seconds: None,
+        max_output_bytes: None,
+    }
+}
+
+/// Run `cmd` in `workspace` as `UID_BASE + UID_COUNT - slot`.
+async fn run(workspace: &Path, slot: u32, cmd: Command) -> (Output, u32) {
+    let uid = UID_BASE + UID_COUNT - slot;
+    super::sandbox::hand_over(workspace, uid).unwrap();
+    let plan = Plan::from_command(&cmd).unwrap();
+    let prepared = Prepared::new(workspace, Path::new(""), uid, plan.limits).unwrap();
+    (execute(cmd, plan, prepared, uid).await.unwrap(), uid)
+}
+
+/// Live (not zombie) processes of `uid`, from `/proc`.
+fn processes_of(uid: u32) -> usize {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter(|e| e.path().metadata().is_ok_and(|m| m.uid() == uid))
+        .filter(|e| {
+            // `pid (comm) S ...`: a killed process waits as a zombie until it is reaped.
+            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            stat.rsplit(") ").next().is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
+        })
+        .count()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn a_command_runs_as_its_own_user_in_the_workspace_with_a_bare_environment_and_no_network() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("input.txt"), "from the host").unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let script = format!(
+        "id -u; pwd; cat input.txt; echo; env | sort | cut -d= -f1 | tr '\\n' ' '; echo; \
+         echo made > output.txt; cat; (echo > /dev/tcp/127.0.0.1/{port}) 2>/dev/null && echo NET-OPEN || echo NET-CLOSED; \
+         ls /proc/1/root 2>&1 | head -1; exit 3"
+    );
+    let mut cmd = command("bash", &["-c", &script]);
+    cmd.stdin = Some(b"stdin bytes\n".to_vec());
+    cmd.env = vec![("GREETING".into(), "hi".into())];
+    let (out, uid) = run(dir.path(), 1, cmd).await;
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(out.exit_code, Some(3), "a non-zero exit is a normal result: {stdout} {}", text(&out.stderr));
+    assert_eq!(lines[0], uid.to_string());
+    assert_eq!(lines[1], "/tmp/workspace");
+    assert_eq!(lines[2], "from the host");
+    assert_eq!(
+        lines[3].split_whitespace().collect::<Vec<_>>(),
+        ["GREETING", "HOME", "LANG", "PATH", "PWD", "SHLVL", "TMPDIR", "_"]
+    );
+    assert_eq!(lines[4], "stdin bytes");
+    assert_eq!(lines[5], "NET-CLOSED", "the sandbox has no network");
+    assert!(lines[6].contains("Permission denied"), "another user's process tree is closed: {}", lines[6]);
+    assert_eq!(std::fs::read_to_string(dir.path().join("output.txt")).unwrap(), "made\n");
+    assert!(!out.timed_out);
+}
+
+#[tokio::test]
+async fn a_fork_bomb_stops_at_the_process_limit_and_nothing_survives_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command("bash", &["-c", "bomb() { bomb & bomb; }; bomb"]);
+    cmd.max_processes = Some(32);
+    cmd.timeout_ms = Some(3000);
+    let (out, uid) = run(dir.path(), 2, cmd).await;
+    let report = format!("{out:?} {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("Resource temporarily unavailable"), "{report}");
+    assert!(out.timed_out, "{report}");
+    assert_eq!(processes_of(uid), 0, "every process of the bomb is gone");
+}
+
+#[tokio::test]
+async fn a_runaway_command_is_killed_at_its_deadline_with_its_background_children() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command("sh", &["-c", "sleep 300 & sleep 300"]);
+    cmd.timeout_ms = Some(500);
+    let (out, uid) = run(dir.path(), 3, cmd).await;
+    assert!(out.timed_out);
+    assert_eq!((out.exit_code, out.signal), (None, Some(9)));
+    assert_eq!(processes_of(uid), 0);
+    let (out, uid) = run(dir.path(), 3, command("sh", &["-c", "sleep 300 & echo detached"])).await;
+    assert_eq!((out.exit_code, text(&out.stdout).as_str(), out.timed_out), (Some(0), "detached\n", false));
+    assert_eq!(processes_of(uid), 0, "a detached child does not outlive the command");
+}
+
+#[tokio::test]
+async fn memory_and_output_limits_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command("sh", &["-c", "x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo ${#x}"]);
+    cmd.memory_mb = Some(64);
+    let (out, _) = run(dir.path(), 4, cmd).await;
+    assert_ne!(text(&out.stdout).trim(), "300000000", "300 MB did not fit in 64 MiB");
+    let mut cmd = command("sh", &["-c", "head -c 100000 /dev/zero"]);
+    cmd.max_output_bytes = Some(1000);
+    let (out, _) = run(dir.path(), 4, cmd).await;
+    assert_eq!((out.stdout.len(), out.truncated, out.exit_code), (1000, true, Some(0)));
+}

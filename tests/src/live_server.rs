@@ -1,0 +1,282 @@
+//! The real `helmdeck` binary for the code-loop and vault tests: built
+//! once per test process (the binary and the packs, copied out of the
+//! shared target directory right away so another checkout's build cannot
+//! swap them mid-run), installed into a data directory, served on a free
+//! port, driven over REST. Every response body is kept in a transcript so
+//! tests can prove a secret never appeared in one.
+//!
+//! (Overlaps with the e2e branch's `prebuilt` and `server::TestServer`;
+//! written small and separate so the lead can fold it into those.)
+
+use anyhow::{Context, Result, bail};
+use helmdeck_marketplace::{Digest, MANIFEST_FILE, Manifest};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// What this test process built.
+pub struct Built {
+    /// A private copy of the `helmdeck` binary.
+    pub helmdeck: PathBuf,
+    /// Installable pack directories by pack name.
+    pub packs: BTreeMap<String, PathBuf>,
+    _dir: tempfile::TempDir,
+}
+
+/// The packs the code-loop tests use.
+const PACKS: [&str; 5] = ["repo", "fs", "cmd", "git", "http"];
+
+/// Build (once per process) the binary and the packs.
+pub fn built() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    BUILT.get_or_init(|| build().unwrap_or_else(|e| panic!("cannot build helmdeck and its packs: {e:#}")))
+}
+
+fn build() -> Result<Built> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("workspace root")?.to_path_buf();
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let dir = tempfile::tempdir()?;
+    let mut host = Command::new(&cargo);
+    host.args(["build", "--quiet", "-p", "helmdeck", "--bin", "helmdeck"]).current_dir(&root);
+    run(&mut host)?;
+    let helmdeck = dir.path().join("helmdeck");
+    std::fs::copy(target.join("debug/helmdeck"), &helmdeck)?;
+    let mut packs_build = Command::new(&cargo);
+    packs_build.args(["build", "--quiet", "--profile", "pack", "--target", "wasm32-wasip2"]).current_dir(&root);
+    for name in PACKS {
+        packs_build.args(["-p", &format!("pack-{name}")]);
+    }
+    run(&mut packs_build)?;
+    let mut packs = BTreeMap::new();
+    for name in PACKS {
+        let wasm = std::fs::read(target.join(format!("wasm32-wasip2/pack/pack_{name}.wasm")))?;
+        let mut manifest =
+            Manifest::from_yaml(&std::fs::read_to_string(root.join(format!("packs/{name}/{MANIFEST_FILE}")))?)?;
+        manifest.component.sha256 = Some(Digest::of(&wasm));
+        let out = dir.path().join("packs").join(name);
+        std::fs::create_dir_all(&out)?;
+        std::fs::write(out.join(&manifest.component.file), wasm)?;
+        std::fs::write(out.join(MANIFEST_FILE), manifest.to_yaml())?;
+        packs.insert(name.to_owned(), out);
+    }
+    Ok(Built { helmdeck, packs, _dir: dir })
+}
+
+/// A data directory with the packs installed and two tokens issued.
+pub struct Instance {
+    pub data: tempfile::TempDir,
+    /// Environment given to every `helmdeck` process of this instance.
+    pub env: Vec<(String, String)>,
+}
+
+impl Instance {
+    /// A fresh data directory; `env` goes to every process (the egress
+    /// allowlist, a vault key, `HELMDECK_LOG`).
+    pub fn new(env: &[(&str, &str)]) -> Result<Instance> {
+        let instance = Instance {
+            data: tempfile::tempdir()?,
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        for name in PACKS {
+            let dir = &built().packs[name];
+            let out = instance.cli(&["pack", "install", "--yes", dir.to_str().context("utf-8")?])?;
+            if !out.status.success() {
+                bail!("installing {name}: {}", String::from_utf8_lossy(&out.stderr));
+            }
+        }
+        Ok(instance)
+    }
+
+    /// Run `helmdeck --data-dir DATA args…` to completion.
+    pub fn cli(&self, args: &[&str]) -> Result<std::process::Output> {
+        self.cli_with_stdin(args, "")
+    }
+
+    /// [`Instance::cli`] with `stdin` written to the process.
+    pub fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> Result<std::process::Output> {
+        let mut child =
+            self.command().args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+        std::io::Write::write_all(&mut child.stdin.take().context("stdin")?, stdin.as_bytes())?;
+        Ok(child.wait_with_output()?)
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(&built().helmdeck);
+        command.arg("--data-dir").arg(self.data.path()).env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin");
+        for (k, v) in &self.env {
+            command.env(k, v);
+        }
+        command
+    }
+
+    /// A bearer token for `subject` with `scopes` (comma-separated).
+    pub fn token(&self, subject: &str, scopes: &str) -> Result<String> {
+        let out = self.cli(&["token", "issue", "--subject", subject, "--scope", scopes])?;
+        if !out.status.success() {
+            bail!("token issue: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+    }
+
+    /// Start `helmdeck serve` on a free port and wait until it listens.
+    pub fn serve(&self) -> Result<LiveServer> {
+        let mut child = self
+            .command()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()?;
+        let stderr = child.stderr.take().context("stderr")?;
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(url) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(url.trim().to_owned());
+                }
+                let mut log = sink.lock().unwrap_or_else(|p| p.into_inner());
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let url = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                bail!("helmdeck serve did not start: {}", log.lock().unwrap_or_else(|p| p.into_inner()));
+            }
+        };
+        Ok(LiveServer { child, url, log, transcript: Mutex::new(Vec::new()), client: reqwest::Client::new() })
+    }
+}
+
+/// A running `helmdeck serve`.
+pub struct LiveServer {
+    child: Child,
+    url: String,
+    log: Arc<Mutex<String>>,
+    transcript: Mutex<Vec<String>>,
+    client: reqwest::Client,
+}
+
+impl LiveServer {
+    /// Send `method path` with `body` as `token`; returns the status and the JSON answer.
+    pub async fn send(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value)> {
+        let mut request = self.client.request(method, format!("{}{path}", self.url)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let text = response.text().await?;
+        self.transcript.lock().unwrap_or_else(|p| p.into_inner()).push(text.clone());
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+    }
+
+    /// Call tool `tool` with `input`.
+    pub async fn call(&self, token: &str, tool: &str, input: Value) -> Result<(u16, Value)> {
+        self.send(token, reqwest::Method::POST, &format!("/api/v1/packs/{tool}"), Some(&input)).await
+    }
+
+    /// Call `tool` and insist on success; returns `output`.
+    pub async fn call_ok(&self, token: &str, tool: &str, input: Value) -> Result<Value> {
+        let (status, answer) = self.call(token, tool, input).await?;
+        if status != 200 {
+            bail!("{tool} answered {status}: {answer}");
+        }
+        Ok(answer["output"].clone())
+    }
+
+    /// Every audit record, newest first (pages through the API).
+    pub async fn audit(&self, admin: &str) -> Result<Vec<Value>> {
+        let mut records = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let query = cursor.as_ref().map(|c| format!("&cursor={c}")).unwrap_or_default();
+            let (status, page) =
+                self.send(admin, reqwest::Method::GET, &format!("/api/v1/audit?limit=1000{query}"), None).await?;
+            if status != 200 {
+                bail!("audit query answered {status}: {page}");
+            }
+            records.extend(page["records"].as_array().cloned().unwrap_or_default());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return Ok(records),
+            }
+        }
+    }
+
+    /// Everything the server logged to stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Every response body received so far.
+    pub fn transcript(&self) -> Vec<String> {
+        self.transcript.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Stop with SIGTERM and wait.
+    pub fn stop(mut self) -> Result<()> {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for LiveServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where `needle` occurs in `haystack`, as a short report (for assertion messages).
+pub fn find_secret(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return None;
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Every file under `dir`, read in full (for scanning a data directory).
+pub fn read_tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => pending.push(path),
+                Ok(t) if t.is_file() => found.push((path.clone(), std::fs::read(&path).unwrap_or_default())),
+                _ => {}
+            }
+        }
+    }
+    found
+}
+
+/// The JSON body of a vault credential for `POST /api/v1/vault/credentials`.
+pub fn credential(name: &str, kind: &str, hosts: &[&str], packs: &[&str], secret: Value) -> Value {
+    json!({ "name": name, "kind": kind, "hosts": hosts, "packs": packs, "secret": secret })
+}
+
+fn run(command: &mut Command) -> Result<()> {
+    let status = command.status().with_context(|| format!("running {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed");
+    }
+    Ok(())
+}

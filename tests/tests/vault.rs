@@ -1,0 +1,185 @@
+//! The vault through the real binary: `${vault:NAME}` substitution at the
+//! http boundary (allowed host, refused host, refused pack, echoed secret
+//! masked), write-only values over REST and the CLI, no plaintext on disk,
+//! and start-up with a wrong key failing clearly without changing anything.
+
+use anyhow::Result;
+use helmdeck_tests::live_server::{Instance, credential, find_secret, read_tree};
+use helmdeck_tests::loopback_http::{Handler, LoopbackHttp, Request, Response};
+use serde_json::json;
+use std::sync::Arc;
+
+const TOKEN: &str = "sk_live_Q8r2XvN5mT1pL7wK9cB4zD6hJ3fY0sA";
+
+/// A server that echoes the request's `authorization` header and query back.
+fn echo() -> Result<LoopbackHttp> {
+    let handler: Handler = Arc::new(|req: &Request| Response {
+        status: 200,
+        headers: vec![("x-echo".into(), req.header("authorization").unwrap_or("").to_owned())],
+        body: format!("auth={} query={}", req.header("authorization").unwrap_or(""), req.query).into_bytes(),
+    });
+    LoopbackHttp::start(handler)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn placeholders_reach_allowed_hosts_only_and_echoed_secrets_come_back_masked() -> Result<()> {
+    let instance = Instance::new(&[("HELMDECK_EGRESS_ALLOWLIST", "127.0.0.1"), ("HELMDECK_LOG", "debug")])?;
+    let admin = instance.token("operator", "admin")?;
+    let agent = instance.token("agent-ada", "packs:call")?;
+    let server = instance.serve()?;
+    let echo = echo()?;
+    for (name, packs) in [("echo-token", ["http"]), ("repo-only", ["repo"])] {
+        let body = credential(name, "api_key", &["127.0.0.1"], &packs, json!({ "token": TOKEN }));
+        let (status, meta) =
+            server.send(&admin, reqwest::Method::POST, "/api/v1/vault/credentials", Some(&body)).await?;
+        assert_eq!(status, 200, "{meta}");
+    }
+
+    let fetched = server
+        .call_ok(
+            &agent,
+            "http.fetch",
+            json!({ "url": echo.url("/?key=${vault:echo-token}"), "headers": { "authorization": "Bearer ${vault:echo-token}" } }),
+        )
+        .await?;
+    let seen = echo.requests();
+    assert_eq!(seen[0].header("authorization"), Some(format!("Bearer {TOKEN}").as_str()), "the host substituted it");
+    assert_eq!(seen[0].query, format!("key={TOKEN}"));
+    assert_eq!(fetched["body"], "auth=Bearer [REDACTED] query=key=[REDACTED]", "{fetched}");
+    assert_eq!(fetched["headers"]["x-echo"], "Bearer [REDACTED]");
+    assert!(!fetched["final_url"].as_str().unwrap().contains(TOKEN));
+
+    let other_host = echo.url("/").replace("127.0.0.1", "localhost");
+    let cases = [
+        (
+            json!({ "url": other_host, "headers": { "authorization": "Bearer ${vault:echo-token}" } }),
+            "may not be sent to `localhost`",
+        ),
+        (
+            json!({ "url": echo.url("/"), "headers": { "authorization": "Bearer ${vault:repo-only}" } }),
+            "not available to pack `http`",
+        ),
+    ];
+    for (input, why) in cases {
+        let (status, refused) = server.call(&agent, "http.fetch", input).await?;
+        assert_eq!((status, refused["error"]["code"].as_str()), (403, Some("unauthorized")), "{refused}");
+        assert!(refused["error"]["message"].as_str().unwrap().contains(why), "{refused}");
+    }
+    assert_eq!(echo.requests().len(), 1, "refused requests never left the host");
+    let (status, missing) = server.call(&agent, "http.fetch", json!({ "url": echo.url("/?k=${vault:nope}") })).await?;
+    assert_eq!((status, missing["error"]["code"].as_str()), (404, Some("not_found")), "{missing}");
+
+    let audit = server.audit(&admin).await?;
+    let uses: Vec<_> = audit.iter().filter(|r| r["capability"] == "vault.use").collect();
+    assert!(uses.iter().any(|r| r["target"] == "echo-token" && r["outcome"] == "ok"), "every use is logged");
+    assert!(uses.iter().any(|r| r["target"] == "repo-only" && r["decision"] == "deny"));
+    let everything = format!("{}{}{}", serde_json::to_string(&audit)?, server.transcript().join(""), server.log());
+    assert!(find_secret(everything.as_bytes(), TOKEN.as_bytes()).is_none(), "the token leaked");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn values_are_write_only_and_never_on_disk_and_a_wrong_key_changes_nothing() -> Result<()> {
+    let instance = Instance::new(&[])?;
+    let admin = instance.token("operator", "admin")?;
+    let agent = instance.token("agent-ada", "packs:call")?;
+    let server = instance.serve()?;
+    let body = credential("api", "api_key", &["api.example.com"], &["http"], json!({ "token": TOKEN }));
+    let (status, _) = server.send(&admin, reqwest::Method::POST, "/api/v1/vault/credentials", Some(&body)).await?;
+    assert_eq!(status, 200);
+    let added = instance.cli_with_stdin(
+        &[
+            "vault",
+            "add",
+            "cli-token",
+            "--kind",
+            "api-key",
+            "--host",
+            "*.example.com",
+            "--pack",
+            "http",
+            "--from-stdin",
+            "token",
+        ],
+        &format!("{TOKEN}-cli\n"),
+    )?;
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let (status, listed) = server.send(&admin, reqwest::Method::GET, "/api/v1/vault/credentials", None).await?;
+    assert_eq!(status, 200);
+    assert_eq!(listed["credentials"].as_array().unwrap().len(), 2);
+    let (status, _) = server.send(&agent, reqwest::Method::GET, "/api/v1/vault/credentials", None).await?;
+    assert_eq!(status, 403, "only admins manage the vault");
+    let update = json!({ "hosts": ["api.example.com", "api2.example.com"] });
+    let (status, changed) =
+        server.send(&admin, reqwest::Method::PUT, "/api/v1/vault/credentials/api", Some(&update)).await?;
+    assert_eq!((status, changed["hosts"].as_array().map(Vec::len)), (200, Some(2)));
+    let listing = instance.cli(&["vault", "list"])?;
+    assert!(String::from_utf8_lossy(&listing.stdout).contains("cli-token"));
+    let everything =
+        format!("{}{}{}", server.transcript().join(""), String::from_utf8_lossy(&listing.stdout), server.log());
+    assert!(find_secret(everything.as_bytes(), TOKEN.as_bytes()).is_none(), "a value was shown");
+    server.stop()?;
+
+    for (path, bytes) in read_tree(instance.data.path()) {
+        assert!(find_secret(&bytes, TOKEN.as_bytes()).is_none(), "plaintext in {}", path.display());
+    }
+    let before = read_tree(instance.data.path());
+    let mut wrong = Instance { data: instance.data, env: vec![("HELMDECK_VAULT_KEY".into(), "ab".repeat(32))] };
+    let failed = wrong.cli(&["serve", "--listen", "127.0.0.1:0"])?;
+    assert!(!failed.status.success());
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(stderr.contains("does not open this vault") && stderr.contains("Nothing was changed"), "{stderr}");
+    assert_eq!(read_tree(wrong.data.path()), before, "the failed start changed the data directory");
+
+    wrong.env.clear();
+    let rotated = wrong.cli(&["vault", "rotate-key"])?;
+    assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+    let restarted = wrong.serve()?;
+    let admin = wrong.token("operator", "admin")?;
+    let (status, listed) = restarted.send(&admin, reqwest::Method::GET, "/api/v1/vault/credentials", None).await?;
+    assert_eq!((status, listed["credentials"].as_array().map(Vec::len)), (200, Some(2)), "usable after rotation");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oauth_credential_is_refreshed_on_first_use_and_its_tokens_never_reach_the_pack() -> Result<()> {
+    let issuer: Handler = Arc::new(|req: &Request| {
+        let form = String::from_utf8_lossy(&req.body);
+        let ok = form.contains("grant_type=refresh_token") && form.contains("refresh_token=rt-9c1d7e3a5b8f2046");
+        Response {
+            status: if ok { 200 } else { 400 },
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: br#"{"access_token":"at-4e8a2c6f0b1d3957","expires_in":3600,"token_type":"bearer"}"#.to_vec(),
+        }
+    });
+    let issuer = LoopbackHttp::start(issuer)?;
+    let api = echo()?;
+    let instance = Instance::new(&[("HELMDECK_EGRESS_ALLOWLIST", "127.0.0.1")])?;
+    let admin = instance.token("operator", "admin")?;
+    let agent = instance.token("agent-ada", "packs:call")?;
+    let server = instance.serve()?;
+    let secret = json!({
+        "client_id": "helmdeck", "client_secret": "cs-71b3f0e9d2a4c658",
+        "token_url": issuer.url("/token"), "refresh_token": "rt-9c1d7e3a5b8f2046"
+    });
+    let body = credential("calendar", "oauth", &["127.0.0.1"], &["http"], secret);
+    assert_eq!(server.send(&admin, reqwest::Method::POST, "/api/v1/vault/credentials", Some(&body)).await?.0, 200);
+    for _ in 0..2 {
+        let out = server
+            .call_ok(
+                &agent,
+                "http.fetch",
+                json!({ "url": api.url("/"), "headers": { "authorization": "Bearer ${vault:calendar}" } }),
+            )
+            .await?;
+        assert_eq!(out["body"], "auth=Bearer [REDACTED] query=", "{out}");
+    }
+    assert_eq!(issuer.requests().len(), 1, "refreshed once, then reused until it expires");
+    assert!(api.requests().iter().all(|r| r.header("authorization") == Some("Bearer at-4e8a2c6f0b1d3957")));
+    let everything =
+        format!("{}{}", server.transcript().join(""), serde_json::to_string(&server.audit(&admin).await?)?);
+    for value in ["at-4e8a2c6f0b1d3957", "rt-9c1d7e3a5b8f2046", "cs-71b3f0e9d2a4c658"] {
+        assert!(find_secret(everything.as_bytes(), value.as_bytes()).is_none(), "{value} leaked");
+    }
+    Ok(())
+}

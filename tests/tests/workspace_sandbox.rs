@@ -1,0 +1,98 @@
+//! The session workspace through the real binary: fs paths that lead
+//! outside are refused however they are spelled (a symlink planted by a
+//! command included), and cmd.run contains a fork bomb and a runaway
+//! command, reports it, and leaves the session usable.
+
+use anyhow::Result;
+use helmdeck_tests::live_server::Instance;
+use serde_json::{Value, json};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn escapes_are_refused_and_runaway_commands_are_contained_and_reported() -> Result<()> {
+    let instance = Instance::new(&[])?;
+    let agent = instance.token("agent-ada", "packs:call")?;
+    let server = instance.serve()?;
+    let (_, session) = server.send(&agent, reqwest::Method::POST, "/api/v1/sessions", Some(&json!({}))).await?;
+    let sid = session["id"].as_str().unwrap().to_owned();
+    let with = |mut input: Value| {
+        input["_session_id"] = json!(sid);
+        input
+    };
+    let outside = tempfile::tempdir()?;
+    let secret = outside.path().join("secret.txt");
+    std::fs::write(&secret, "host-only")?;
+
+    let planted = server
+        .call_ok(
+            &agent,
+            "cmd.run",
+            with(json!({ "shell": format!("ln -s {} link && ln -s / root && echo planted", secret.display()) })),
+        )
+        .await?;
+    assert_eq!(planted["stdout"], "planted\n", "{planted}");
+    for path in
+        ["../secret.txt", "a/../../secret.txt", secret.to_str().unwrap(), "/etc/passwd", "link", "root/etc/passwd"]
+    {
+        for (tool, input) in [
+            ("fs.read", json!({ "path": path })),
+            ("fs.write", json!({ "path": path, "content": "overwritten" })),
+            ("fs.patch", json!({ "path": path, "search": "host", "replace": "agent" })),
+        ] {
+            let (status, refused) = server.call(&agent, tool, with(input)).await?;
+            assert_eq!(
+                (status, refused["error"]["code"].as_str()),
+                (403, Some("unauthorized")),
+                "{tool} {path}: {refused}"
+            );
+        }
+    }
+    assert_eq!(std::fs::read_to_string(&secret)?, "host-only");
+    let listed = server.call_ok(&agent, "fs.list", with(json!({}))).await?;
+    let kinds: Vec<(&str, &str)> = listed["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["path"].as_str().unwrap(), e["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(kinds, [("link", "symlink"), ("root", "symlink")], "symlinks are listed, not followed");
+
+    let me = server.call_ok(&agent, "cmd.run", with(json!({ "shell": "id -u" }))).await?;
+    let uid: u32 = me["stdout"].as_str().unwrap().trim().parse()?;
+    assert!(uid >= 0x6865_0000, "commands run as the session's own unprivileged user, not {uid}");
+    let bomb = server
+        .call_ok(
+            &agent,
+            "cmd.run",
+            with(json!({ "shell": "bomb() { bomb & bomb; }; bomb", "max_processes": 32, "timeout_ms": 3000 })),
+        )
+        .await?;
+    // dash gives up at the process limit ("Cannot fork"); bash retries until the deadline.
+    let stderr = bomb["stderr"].as_str().unwrap();
+    assert!(stderr.contains("Cannot fork") || stderr.contains("Resource temporarily unavailable"), "{bomb}");
+    assert!(bomb["timed_out"] == true || bomb["exit_code"].as_i64().is_some_and(|c| c != 0), "{bomb}");
+    assert_eq!(live_processes_of(uid), 0, "nothing of the bomb survives the call");
+    let runaway =
+        server.call_ok(&agent, "cmd.run", with(json!({ "shell": "while :; do :; done", "timeout_ms": 1000 }))).await?;
+    assert_eq!((runaway["timed_out"].as_bool(), runaway["exit_code"].clone()), (Some(true), Value::Null), "{runaway}");
+
+    let after = server.call_ok(&agent, "cmd.run", with(json!({ "shell": "echo still usable" }))).await?;
+    assert_eq!((after["exit_code"].as_i64(), after["stdout"].as_str()), (Some(0), Some("still usable\n")));
+    let (status, refused) = server.call(&agent, "cmd.run", with(json!({ "program": "sh", "shell": "x" }))).await?;
+    assert_eq!(status, 400, "{refused}");
+    Ok(())
+}
+
+/// Live (not zombie) processes owned by `uid`.
+fn live_processes_of(uid: u32) -> usize {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().metadata().is_ok_and(|m| m.uid() == uid))
+        .filter(|e| {
+            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            stat.rsplit(") ").next().is_some_and(|rest| !rest.starts_with('Z'))
+        })
+        .count()
+}
