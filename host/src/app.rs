@@ -3,7 +3,7 @@
 //! registry and the dispatcher. `serve`, the CLI's local commands, the tests
 //! and the benchmarks all start here, so they run the same parts.
 
-use crate::artifacts::{ArtifactStore, FsBlobStore};
+use crate::artifacts::{ArtifactLinks, ArtifactStore, FsBlobStore};
 use crate::audit::{AuditLog, Redactor};
 use crate::auth::TokenKeys;
 use crate::caps::HostServices;
@@ -16,6 +16,7 @@ use crate::registry::{PackFiles, PackRegistry};
 use crate::store::{SqliteStore, Store};
 use crate::{Error, Result};
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 /// A running Helmdeck's parts. Cheap to share (`Arc`).
 pub struct Helmdeck {
@@ -27,6 +28,11 @@ pub struct Helmdeck {
     pub registry: Arc<PackRegistry>,
     pub dispatcher: Dispatcher,
     pub tokens: TokenKeys,
+    /// Signs artifact download links (MCP resource links, tokenless downloads).
+    pub links: ArtifactLinks,
+    /// Cancelled when the server starts shutting down: long-lived streams
+    /// (MCP sessions, SSE) end on it so shutdown does not wait for clients.
+    pub shutdown: CancellationToken,
 }
 
 impl Helmdeck {
@@ -41,6 +47,7 @@ impl Helmdeck {
         let paths = config.paths();
         paths.create()?;
         let tokens = TokenKeys::load_or_create(config.jwt_secret.as_deref(), &paths.jwt_secret)?;
+        let links = ArtifactLinks::load_or_create(&paths.link_key)?;
         let db = paths.database.clone();
         let store: Arc<dyn Store> = Arc::new(
             tokio::task::spawn_blocking(move || SqliteStore::open(&db))
@@ -57,6 +64,7 @@ impl Helmdeck {
         let registry = Arc::new(PackRegistry::new(engine.clone(), services.clone(), store.clone(), PackFiles::new(&paths.packs)));
         registry.load_installed().await?;
         let dispatcher = Dispatcher::new(registry.clone(), engine.clone(), services.clone());
-        Ok(Arc::new(Helmdeck { config, store, audit, engine, services, registry, dispatcher, tokens }))
+        let shutdown = CancellationToken::new();
+        Ok(Arc::new(Helmdeck { config, store, audit, engine, services, registry, dispatcher, tokens, links, shutdown }))
     }
 }

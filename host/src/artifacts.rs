@@ -2,12 +2,19 @@
 //! Content lives in a blob backend (the filesystem under the data directory
 //! by default; an S3-compatible backend can implement [`BlobStore`] later),
 //! metadata in the [`Store`].
+//!
+//! [`ArtifactLinks`] signs expiring download links, so a client without a
+//! token (a chat UI showing a screenshot, an MCP resource link) can fetch one
+//! artifact and nothing else.
 
 use crate::store::{ArtifactMeta, Store, Timestamp, run_blocking};
 use crate::{Error, ErrorCode, Result};
 use helmdeck_marketplace::sha256_hex;
-use std::path::PathBuf;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Largest artifact a pack may store, by default.
 pub const DEFAULT_MAX_ARTIFACT_BYTES: u64 = 64 << 20;
@@ -99,13 +106,18 @@ impl ArtifactStore {
         Ok(meta)
     }
 
-    /// The metadata and bytes of artifact `id`; `not_found` when absent.
-    pub async fn get(&self, id: &str) -> Result<(ArtifactMeta, Vec<u8>)> {
+    /// The metadata of artifact `id` (without reading its bytes); `not_found` when absent.
+    pub async fn meta(&self, id: &str) -> Result<ArtifactMeta> {
         if !id.chars().all(|c| c.is_ascii_hexdigit()) || id.is_empty() {
             return Err(Error::not_found(format!("artifact `{id}` does not exist")));
         }
         let key = id.to_owned();
-        let meta = run_blocking(&self.store, move |s| s.get_artifact(&key)).await?;
+        run_blocking(&self.store, move |s| s.get_artifact(&key)).await
+    }
+
+    /// The metadata and bytes of artifact `id`; `not_found` when absent.
+    pub async fn get(&self, id: &str) -> Result<(ArtifactMeta, Vec<u8>)> {
+        let meta = self.meta(id).await?;
         let blobs = self.blobs.clone();
         let key = meta.id.clone();
         let bytes = tokio::task::spawn_blocking(move || blobs.get(&key))
@@ -114,6 +126,84 @@ impl ArtifactStore {
             .map_err(|e| Error::internal(format!("the artifact's content is missing: {e}")))?;
         Ok((meta, bytes))
     }
+}
+
+/// How long a signed artifact link stays valid.
+pub const LINK_TTL: Duration = Duration::from_secs(3600);
+
+/// Signs and checks artifact download links:
+/// `/api/v1/artifacts/{id}/download?expires={unix seconds}&sig={hex}` where
+/// `sig` is HMAC-SHA256 over `helmdeck-artifact-link-v1\n{id}\n{expires}`
+/// with a 32-byte key kept in the data directory (`artifact-links.key`,
+/// mode 0600, created on first start). Deleting the key file revokes every
+/// link issued so far (a new key is made at the next start).
+#[derive(Clone)]
+pub struct ArtifactLinks {
+    key: Vec<u8>,
+}
+
+/// What a signed link proves: who may fetch artifact `id` until `expires`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedLink {
+    pub id: String,
+    /// Unix time in seconds after which the link is refused.
+    pub expires: u64,
+    /// Lowercase hex HMAC-SHA256.
+    pub sig: String,
+}
+
+impl SignedLink {
+    /// The link's path and query, to append to the server's base URL.
+    pub fn path(&self) -> String {
+        format!("/api/v1/artifacts/{}/download?expires={}&sig={}", self.id, self.expires, self.sig)
+    }
+}
+
+impl ArtifactLinks {
+    /// Links signed with the key in the file at `path`, created on first use.
+    pub fn load_or_create(path: &Path) -> Result<ArtifactLinks> {
+        let key = crate::auth::read_or_create_secret(path, "artifact link key")?;
+        Ok(ArtifactLinks { key: key.into_bytes() })
+    }
+
+    fn mac(&self, id: &str, expires: u64) -> Hmac<Sha256> {
+        // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).unwrap_or_else(|e| unreachable!("HMAC key: {e}"));
+        mac.update(format!("helmdeck-artifact-link-v1\n{id}\n{expires}").as_bytes());
+        mac
+    }
+
+    /// A link to artifact `id` valid for [`LINK_TTL`] from now.
+    pub fn sign(&self, id: &str) -> SignedLink {
+        let expires = unix_now() + LINK_TTL.as_secs();
+        let sig = hex::encode(self.mac(id, expires).finalize().into_bytes());
+        SignedLink { id: id.to_owned(), expires, sig }
+    }
+
+    /// Check `link` at time `now` (unix seconds): `auth_failed` when the
+    /// signature is wrong (compared in constant time) or the link expired.
+    pub fn verify(&self, link: &SignedLink, now: u64) -> Result<()> {
+        let sig = hex::decode(&link.sig).unwrap_or_default();
+        if self.mac(&link.id, link.expires).verify_slice(&sig).is_err() {
+            return Err(Error::new(ErrorCode::AuthFailed, "the artifact link is not valid; ask for a new one"));
+        }
+        if now > link.expires {
+            return Err(Error::new(
+                ErrorCode::AuthFailed,
+                format!(
+                    "the artifact link has expired; call the tool again or download it with a token from \
+                     `GET /api/v1/artifacts/{}`",
+                    link.id
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 fn validate(name: &str, content_type: &str) -> Result<()> {
@@ -161,5 +251,27 @@ mod tests {
         assert!(typed.message.contains("content_type"), "{}", typed.message);
         assert_eq!(s.get("../../etc/passwd").await.unwrap_err().code, ErrorCode::NotFound);
         assert_eq!(s.get("0123abcd").await.unwrap_err().code, ErrorCode::NotFound);
+    }
+
+    #[test]
+    fn signed_links_verify_until_they_expire_and_only_for_their_artifact() {
+        let dir = tempfile::tempdir().unwrap();
+        let links = ArtifactLinks::load_or_create(&dir.path().join("links.key")).unwrap();
+        let link = links.sign("abc123");
+        assert!(link.path().starts_with("/api/v1/artifacts/abc123/download?expires="), "{}", link.path());
+        assert!(links.verify(&link, unix_now()).is_ok());
+        let expired = links.verify(&link, link.expires + 1).unwrap_err();
+        assert_eq!(expired.code, ErrorCode::AuthFailed);
+        assert!(expired.message.contains("expired"), "{}", expired.message);
+        for forged in [
+            SignedLink { id: "abc124".into(), ..link.clone() },
+            SignedLink { expires: link.expires + 3600, ..link.clone() },
+            SignedLink { sig: "00".repeat(32), ..link.clone() },
+            SignedLink { sig: "not hex".into(), ..link.clone() },
+        ] {
+            assert_eq!(links.verify(&forged, unix_now()).unwrap_err().code, ErrorCode::AuthFailed, "{forged:?}");
+        }
+        let other_key = ArtifactLinks::load_or_create(&dir.path().join("other.key")).unwrap();
+        assert!(other_key.verify(&link, unix_now()).is_err(), "a link is bound to its key");
     }
 }

@@ -32,6 +32,41 @@ pub struct Config {
     /// The JWT signing secret from `HELMDECK_JWT_SECRET`; when absent one is
     /// generated on first start into the data directory.
     pub jwt_secret: Option<String>,
+    /// The base URL clients reach this server at (`https://helmdeck.example`),
+    /// used in artifact links; when absent, `http://` plus the request's `Host`.
+    pub public_url: Option<url::Url>,
+    /// The MCP endpoints.
+    pub mcp: McpConfig,
+}
+
+/// How the MCP endpoints (`/mcp`, `/api/v1/mcp/sse`) accept requests and
+/// shape results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct McpConfig {
+    /// `Host` header values accepted (DNS-rebinding protection): a name or
+    /// address matches any port, `name:port` only that port. The loopback
+    /// names by default, plus the host of `public_url`.
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins accepted (`https://app.example:443`, `http://localhost:*`);
+    /// a request carrying any other `Origin` is refused, one without `Origin`
+    /// (every non-browser client) passes. None by default.
+    pub allowed_origins: Vec<String>,
+    /// Largest image artifact returned inline as an MCP `image` block; larger
+    /// ones come back as resource links with a signed URL.
+    pub inline_image_bytes: u64,
+}
+
+/// Default [`McpConfig::inline_image_bytes`]: 1 MiB.
+pub const DEFAULT_INLINE_IMAGE_BYTES: u64 = 1 << 20;
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        McpConfig {
+            allowed_hosts: ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec(),
+            allowed_origins: Vec::new(),
+            inline_image_bytes: DEFAULT_INLINE_IMAGE_BYTES,
+        }
+    }
 }
 
 /// The optional TOML file (`--config FILE`, `HELMDECK_CONFIG`). Every key is
@@ -50,6 +85,14 @@ pub struct FileConfig {
     /// Time per call when a manifest says nothing, in milliseconds.
     pub default_timeout_ms: Option<u64>,
     pub max_artifact_bytes: Option<u64>,
+    /// Same as `HELMDECK_PUBLIC_URL`.
+    pub public_url: Option<String>,
+    /// Same syntax as `HELMDECK_MCP_ALLOWED_HOSTS`: comma-separated; added to the loopback names.
+    pub mcp_allowed_hosts: Option<String>,
+    /// Same syntax as `HELMDECK_MCP_ALLOWED_ORIGINS`: comma-separated origins.
+    pub mcp_allowed_origins: Option<String>,
+    /// Largest image returned inline over MCP, in bytes (default 1048576).
+    pub mcp_inline_image_bytes: Option<u64>,
 }
 
 impl FileConfig {
@@ -68,6 +111,9 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
     pub egress_allowlist: Option<String>,
     pub jwt_secret: Option<String>,
+    pub public_url: Option<String>,
+    pub mcp_allowed_hosts: Option<String>,
+    pub mcp_allowed_origins: Option<String>,
 }
 
 impl Config {
@@ -91,6 +137,18 @@ impl Config {
         if let Some(ms) = file.default_timeout_ms {
             engine.default_timeout = Duration::from_millis(ms.max(1)).min(engine.max_timeout);
         }
+        let public_url = overrides
+            .public_url
+            .or(file.public_url)
+            .map(|u| url::Url::parse(&u).map_err(|e| Error::invalid_input(format!("HELMDECK_PUBLIC_URL `{u}`: {e}"))))
+            .transpose()?;
+        let mut mcp = McpConfig::default();
+        mcp.allowed_hosts.extend(public_url.as_ref().and_then(|u| u.host_str()).map(str::to_owned));
+        mcp.allowed_hosts.extend(list(overrides.mcp_allowed_hosts.or(file.mcp_allowed_hosts)));
+        mcp.allowed_origins = list(overrides.mcp_allowed_origins.or(file.mcp_allowed_origins));
+        if let Some(bytes) = file.mcp_inline_image_bytes {
+            mcp.inline_image_bytes = bytes;
+        }
         Ok(Config {
             data_dir,
             listen,
@@ -99,6 +157,8 @@ impl Config {
             http: HttpLimits::default(),
             max_artifact_bytes: file.max_artifact_bytes.unwrap_or(crate::artifacts::DEFAULT_MAX_ARTIFACT_BYTES),
             jwt_secret: overrides.jwt_secret,
+            public_url,
+            mcp,
         })
     }
 
@@ -114,6 +174,11 @@ impl Config {
     pub fn paths(&self) -> DataPaths {
         DataPaths::new(&self.data_dir)
     }
+}
+
+/// The non-empty, trimmed items of a comma-separated list.
+fn list(text: Option<String>) -> Vec<String> {
+    text.iter().flat_map(|t| t.split(',')).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
 /// `$XDG_DATA_HOME/helmdeck` (usually `~/.local/share/helmdeck`), or
@@ -138,6 +203,8 @@ pub struct DataPaths {
     pub artifacts: PathBuf,
     /// The generated JWT secret (mode 0600).
     pub jwt_secret: PathBuf,
+    /// The key that signs artifact download links (mode 0600).
+    pub link_key: PathBuf,
     /// Written by a running `serve`: where it listens (the CLI talks to it).
     pub server_info: PathBuf,
 }
@@ -152,6 +219,7 @@ impl DataPaths {
             component_cache: root.join("cache").join("components"),
             artifacts: root.join("artifacts"),
             jwt_secret: root.join("jwt.secret"),
+            link_key: root.join("artifact-links.key"),
             server_info: root.join("server.json"),
         }
     }
@@ -188,6 +256,26 @@ mod tests {
         assert_eq!(config.listen, "127.0.0.1:9000".parse().unwrap());
         assert_eq!(config.engine.default_timeout, Duration::from_secs(5));
         assert!(config.egress.entry_for_name("a.test").is_some());
+    }
+
+    #[test]
+    fn mcp_hosts_extend_the_loopback_names_and_the_public_url_host() {
+        let file: FileConfig =
+            toml::from_str("mcp_inline_image_bytes = 2048\nmcp_allowed_origins = 'http://localhost:*'").unwrap();
+        let overrides = Overrides {
+            public_url: Some("https://deck.example.com".into()),
+            mcp_allowed_hosts: Some("a.test, b.test:9000,".into()),
+            ..Overrides::default()
+        };
+        let config = Config::resolve(overrides, file).unwrap();
+        assert_eq!(
+            config.mcp.allowed_hosts,
+            ["localhost", "127.0.0.1", "::1", "deck.example.com", "a.test", "b.test:9000"]
+        );
+        assert_eq!(config.mcp.allowed_origins, ["http://localhost:*"]);
+        assert_eq!(config.mcp.inline_image_bytes, 2048);
+        let bad = Overrides { public_url: Some("not a url".into()), ..Overrides::default() };
+        assert!(Config::resolve(bad, FileConfig::default()).unwrap_err().message.contains("HELMDECK_PUBLIC_URL"));
     }
 
     #[test]

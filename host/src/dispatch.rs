@@ -3,6 +3,7 @@
 //! output, and record the call in the audit log.
 
 use crate::audit::{AuditEvent, AuditKind, Decision, Outcome};
+use crate::caps::progress::ProgressSink;
 use crate::caps::{CallInfo, CapsContext, HostServices};
 use crate::engine::{CapturedLog, Operation, PackEngine};
 use crate::registry::{PackRegistry, ToolRef};
@@ -22,6 +23,26 @@ pub struct CallRequest {
     /// Where the call came in (`POST /api/v1/packs/{tool}`, `mcp tools/call`, `cli`), for the audit log.
     pub via: String,
     pub session: Option<String>,
+    /// The client software, as it named itself (MCP `clientInfo`: `claude-code 2.1.0`), for the audit log.
+    pub client: Option<String>,
+    /// Where the pack's progress reports go; the default discards them.
+    pub progress: ProgressSink,
+}
+
+impl CallRequest {
+    /// A call of `tool` with `input` by `actor`, arriving `via`; no session,
+    /// client name or progress follower.
+    pub fn new(tool: ToolRef, input: Value, actor: impl Into<String>, via: impl Into<String>) -> Self {
+        CallRequest {
+            tool,
+            input,
+            actor: actor.into(),
+            via: via.into(),
+            session: None,
+            client: None,
+            progress: ProgressSink::default(),
+        }
+    }
 }
 
 /// A successful call.
@@ -58,8 +79,21 @@ impl Dispatcher {
     }
 
     /// Run one call and audit it (exactly one API record per call, whatever
-    /// the outcome). Dropping the future cancels the pack at its next epoch tick.
+    /// the outcome). Dropping the future cancels the pack at its next epoch
+    /// tick, unaudited; use [`Dispatcher::call_until`] to cancel with a record.
     pub async fn call(&self, req: CallRequest) -> Result<CallResponse, CallFailure> {
+        self.call_until(req, std::future::pending()).await
+    }
+
+    /// [`Dispatcher::call`], stopped when `cancelled` completes first (the
+    /// caller gave up: MCP `notifications/cancelled`, a dropped request). The
+    /// pack stops at its next epoch tick and the call is audited as
+    /// `timeout` with a message saying the caller cancelled it.
+    pub async fn call_until(
+        &self,
+        req: CallRequest,
+        cancelled: impl Future<Output = ()>,
+    ) -> Result<CallResponse, CallFailure> {
         let started = Instant::now();
         let call_id = uuid::Uuid::now_v7().to_string();
         let mut audit = AuditEvent::new(AuditKind::Api, req.actor.clone());
@@ -70,14 +104,21 @@ impl Dispatcher {
         audit.tool = Some(req.tool.tool.clone());
         audit.target = Some(req.tool.to_string());
 
-        let (result, logs) = self.run(&req, &call_id, &mut audit).await;
+        if let Some(client) = &req.client {
+            audit.details = Some(serde_json::json!({ "client": client }));
+        }
+        let (result, logs) = tokio::select! {
+            outcome = self.run(&req, &call_id, &mut audit) => outcome,
+            () = cancelled => (Err(cancelled_by_caller(&req.tool)), None),
+        };
         audit.duration_us = started.elapsed().as_micros() as u64;
         if let Err(e) = &result {
             audit.outcome = Outcome::Error(e.code);
             if e.code == ErrorCode::Unauthorized {
                 audit.decision = Decision::Deny;
             }
-            audit.details = Some(serde_json::json!({ "message": e.message }));
+            let details = audit.details.get_or_insert_with(|| serde_json::json!({}));
+            details["message"] = e.message.clone().into();
         }
         if let Some((stdout, stderr)) = logs {
             let details = audit.details.get_or_insert_with(|| serde_json::json!({}));
@@ -135,6 +176,7 @@ impl Dispatcher {
                 grants: pack.grants.clone(),
             }),
             services: self.services.clone(),
+            progress: req.progress.clone(),
         };
         let invocation =
             self.engine.invoke(&pack.linked, pack.limits, caps, Operation::Call { tool: &tool.name, input: &input }).await;
@@ -147,7 +189,10 @@ impl Dispatcher {
         let value: Value = match serde_json::from_str(&output) {
             Ok(v) => v,
             Err(e) => {
-                let err = Error::new(ErrorCode::SchemaMismatch, format!("`{qualified}` returned output that is not JSON: {e}"));
+                let err = Error::new(
+                    ErrorCode::SchemaMismatch,
+                    format!("`{qualified}` returned output that is not JSON: {e}"),
+                );
                 return (Err(err), logs);
             }
         };
@@ -156,4 +201,10 @@ impl Dispatcher {
         }
         (Ok((pack.manifest.name.clone(), tool.name.clone(), version, value)), logs)
     }
+}
+
+/// The error of a call its caller gave up on. `timeout` is the closest code
+/// of the closed set: the call was stopped before it finished.
+fn cancelled_by_caller(tool: &ToolRef) -> Error {
+    Error::new(ErrorCode::Timeout, format!("the call of `{tool}` was cancelled by its caller and stopped"))
 }

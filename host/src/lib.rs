@@ -5,7 +5,7 @@
 //! One folder per concern: `engine` (wasmtime), `caps` (the only place side
 //! effects happen), `guard` (egress policy), `audit`, `store`, `registry`
 //! (installed packs), `dispatch` (one call end to end), `api` (axum
-//! routers), `cli`. [`app::Helmdeck`] assembles them from a [`config::Config`].
+//! routers: REST and MCP), `connect` (MCP client configuration), `cli`. [`app::Helmdeck`] assembles them from a [`config::Config`].
 
 pub mod api;
 pub mod app;
@@ -15,6 +15,7 @@ pub mod auth;
 pub mod caps;
 pub mod cli;
 pub mod config;
+pub mod connect;
 pub mod dispatch;
 pub mod engine;
 pub mod error;

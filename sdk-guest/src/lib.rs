@@ -5,7 +5,8 @@
 //! [`pack!`] invocation generates `describe`, the JSON glue and the component
 //! export. Capabilities (`http`, `artifacts`, ...) have idiomatic wrappers
 //! here; a component imports only the capabilities its code calls, and the
-//! host refuses it unless its manifest requests them.
+//! host refuses it unless its manifest requests them. [`progress`] needs no
+//! capability.
 //!
 //! ```ignore
 //! use helmdeck_sdk::prelude::*;
@@ -33,6 +34,7 @@ mod describe;
 mod error;
 pub mod http;
 mod pack;
+pub mod progress;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 
@@ -51,7 +53,7 @@ pub use serde_json;
 
 /// Everything a pack usually needs: `use helmdeck_sdk::prelude::*;`.
 pub mod prelude {
-    pub use crate::{artifacts, http, PackDefinition, ToolError, ToolResult};
+    pub use crate::{artifacts, http, progress, PackDefinition, ToolError, ToolResult};
     pub use schemars::JsonSchema;
     pub use serde::{Deserialize, Serialize};
 }

@@ -1,12 +1,17 @@
-//! The HTTP surface: health probes, and the authenticated, audited
-//! `/api/v1` REST API. Routes are declared once in [`routes`]; the router and
-//! the OpenAPI document are built from that table.
+//! The HTTP surface: health probes, the authenticated, audited `/api/v1`
+//! REST API, and MCP ([`mcp`]: `/mcp` and the legacy SSE transport). REST
+//! routes are declared once in [`routes`]; the router and the OpenAPI
+//! document are built from that table. Signed artifact links
+//! (`/api/v1/artifacts/{id}/download`) carry their own credential and sit
+//! outside the token check.
 
 mod artifacts;
 mod audit;
 pub mod auth;
+mod connect;
 pub mod error;
 mod health;
+pub mod mcp;
 pub mod openapi;
 mod packs;
 pub mod routes;
@@ -25,11 +30,13 @@ pub fn router(app: Arc<Helmdeck>) -> Router {
     }
     let api = api
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), auth::authenticate))
+        .route("/api/v1/artifacts/{id}/download", get(artifacts::signed_download))
         .method_not_allowed_fallback(error::wrong_method);
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(api)
+        .merge(mcp::router(app.clone()))
         .fallback(error::no_route)
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)

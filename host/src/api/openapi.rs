@@ -6,9 +6,9 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::routes::{Route, api_routes, call_response};
 use super::views::ToolView;
+use crate::ErrorCode;
 use crate::app::Helmdeck;
 use crate::auth::Scope;
-use crate::ErrorCode;
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Map, Value, json};
@@ -28,6 +28,16 @@ pub fn build(routes: &[Route], tools: &[ToolView]) -> Value {
     let mut paths = Map::new();
     paths.insert("/healthz".into(), json!({ "get": open_operation("healthz", "Liveness: the process answers") }));
     paths.insert("/readyz".into(), json!({ "get": open_operation("readyz", "Readiness: database and packs loaded") }));
+    let mut signed = open_operation(
+        "downloadArtifactSigned",
+        "Download an artifact with a signed link (no token; MCP resource links)",
+    );
+    signed["parameters"] = json!([
+        { "name": "id", "in": "path", "required": true, "schema": { "type": "string" } },
+        { "name": "expires", "in": "query", "required": true, "schema": { "type": "integer" }, "description": "unix seconds" },
+        { "name": "sig", "in": "query", "required": true, "schema": { "type": "string" }, "description": "hex HMAC-SHA256" }
+    ]);
+    paths.insert("/api/v1/artifacts/{id}/download".into(), json!({ "get": signed }));
     for route in routes {
         let entry = paths.entry(route.path).or_insert_with(|| json!({}));
         entry[route.method.to_ascii_lowercase()] = operation(route);
@@ -94,7 +104,10 @@ fn open_operation(id: &str, summary: &str) -> Value {
 
 fn responses(success: Value) -> Value {
     let mut out = Map::new();
-    out.insert("200".into(), json!({ "description": "Success", "content": { "application/json": { "schema": success } } }));
+    out.insert(
+        "200".into(),
+        json!({ "description": "Success", "content": { "application/json": { "schema": success } } }),
+    );
     let mut statuses: Vec<u16> = ErrorCode::ALL.iter().map(|c| c.http_status()).collect();
     statuses.sort_unstable();
     statuses.dedup();

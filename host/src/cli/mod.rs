@@ -5,6 +5,7 @@
 //! chain has one writer), and work on the data directory directly otherwise.
 
 mod audit;
+mod connect;
 mod output;
 mod pack;
 mod serve;
@@ -13,7 +14,6 @@ mod token;
 
 use crate::config::{Config, FileConfig, Overrides};
 use clap::{Parser, Subcommand};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -32,13 +32,17 @@ pub struct Cli {
     /// private or loopback: names, `*.suffix`, IPs and CIDRs, comma-separated.
     #[arg(long, global = true, env = "HELMDECK_EGRESS_ALLOWLIST", value_name = "LIST")]
     egress_allowlist: Option<String>,
+    /// The base URL clients reach the server at (`https://helmdeck.example`),
+    /// for artifact links and connect snippets. Default: the listen address.
+    #[arg(long, global = true, env = "HELMDECK_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the server: REST API under /api/v1, health probes.
+    /// Run the server: REST API under /api/v1, MCP at /mcp (and legacy SSE), health probes.
     Serve(serve::ServeArgs),
     /// Install, list, inspect, call and remove packs.
     #[command(subcommand)]
@@ -49,6 +53,9 @@ enum Command {
     /// Read and verify the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Print the configuration that connects an MCP client (claude-code,
+    /// claude-desktop, gemini-cli, openclaw, hermes) to this Helmdeck.
+    Connect(connect::ConnectArgs),
 }
 
 /// Parse the command line and run it. Errors print as `error[code]: message`.
@@ -75,30 +82,34 @@ pub fn run() -> ExitCode {
 
 impl Cli {
     async fn dispatch(self) -> crate::Result<ExitCode> {
-        let listen = match &self.command {
-            Command::Serve(args) => args.listen,
+        let serve = match &self.command {
+            Command::Serve(args) => Some(args),
             _ => None,
         };
-        let config = self.config(listen)?;
+        let config = self.config(serve)?;
         init_logging(matches!(self.command, Command::Serve(_)));
         match self.command {
             Command::Serve(args) => serve::run(config, args).await,
             Command::Pack(cmd) => pack::run(config, cmd).await,
             Command::Token(cmd) => token::run(config, cmd),
             Command::Audit(cmd) => audit::run(config, cmd).await,
+            Command::Connect(args) => connect::run(config, args),
         }
     }
 
-    fn config(&self, listen: Option<SocketAddr>) -> crate::Result<Config> {
+    fn config(&self, serve: Option<&serve::ServeArgs>) -> crate::Result<Config> {
         let file = match &self.config {
             Some(path) => FileConfig::load(path)?,
             None => FileConfig::default(),
         };
         let overrides = Overrides {
             data_dir: self.data_dir.clone(),
-            listen,
+            listen: serve.and_then(|s| s.listen),
             egress_allowlist: self.egress_allowlist.clone(),
             jwt_secret: std::env::var("HELMDECK_JWT_SECRET").ok().filter(|s| !s.is_empty()),
+            public_url: self.public_url.clone(),
+            mcp_allowed_hosts: serve.and_then(|s| s.mcp_allowed_hosts.clone()),
+            mcp_allowed_origins: serve.and_then(|s| s.mcp_allowed_origins.clone()),
         };
         Config::resolve(overrides, file)
     }

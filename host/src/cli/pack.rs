@@ -240,13 +240,7 @@ async fn call(target: &Target, args: CallArgs) -> Result<ExitCode> {
     let response = match target {
         Target::Remote(r) => r.send(Method::POST, &format!("/api/v1/packs/{}", args.tool), Some(input)).await?,
         Target::Local(app) => {
-            let request = CallRequest {
-                tool: ToolRef::parse(&args.tool)?,
-                input,
-                actor: "cli".into(),
-                via: "cli pack call".into(),
-                session: None,
-            };
+            let request = CallRequest::new(ToolRef::parse(&args.tool)?, input, "cli", "cli pack call");
             match app.dispatcher.call(request).await {
                 Ok(done) => json!(done),
                 Err(failure) => return Err(failure.error),
@@ -260,4 +254,3 @@ async fn call(target: &Target, args: CallArgs) -> Result<ExitCode> {
 fn parse_input(text: &str) -> Result<Value> {
     serde_json::from_str(text).map_err(|e| Error::invalid_input(format!("--input is not valid JSON: {e}")))
 }
-
