@@ -260,7 +260,9 @@ def describe(e: BaseException) -> str:
     if isinstance(e, BaseExceptionGroup):
         return "; ".join(describe(inner) for inner in e.exceptions)
     if isinstance(e, httpx2.HTTPStatusError):
-        return f"HTTP {e.response.status_code} {e.response.headers.get('www-authenticate', '')} {e.response.text}"
+        return f"HTTP {e.response.status_code} {e.response.headers.get('www-authenticate', '')}"
+    if isinstance(e, MCPError):
+        return f"MCPError {e.code}: {e.error.message} {e.error.data or ''}"
     return f"{type(e).__name__}: {e}"
 
 

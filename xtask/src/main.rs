@@ -43,7 +43,8 @@ enum Command {
     },
     /// Formatting and clippy with warnings denied.
     Lint,
-    /// Install the prerequisites (wasm32-wasip2 target, system packages).
+    /// Install the prerequisites (wasm32-wasip2 target, system packages, the
+    /// MCP test virtualenv under the target directory).
     Setup,
 }
 
@@ -56,18 +57,18 @@ fn main() -> Result<()> {
             packs::build_all(&ws)?;
         }
         Command::Run { data_dir, listen, debug } => {
-            setup::ensure_all()?;
+            setup::ensure_all(&ws)?;
             let built = packs::build_all(&ws)?;
             let helmdeck = ws.build_helmdeck(!debug)?;
             packs::install_all(&helmdeck, data_dir.as_deref(), &built)?;
             ws.serve(&helmdeck, data_dir.as_deref(), listen.as_deref())?;
         }
         Command::Test { args } => {
-            setup::ensure_all()?;
+            setup::ensure_all(&ws)?;
             ws.test(&args)?;
         }
         Command::Lint => ws.lint()?,
-        Command::Setup => setup::ensure_all()?,
+        Command::Setup => setup::ensure_all(&ws)?,
     }
     Ok(())
 }

@@ -1,18 +1,54 @@
 //! Prerequisites a fresh Debian machine lacks, installed on demand: the
-//! wasm32-wasip2 Rust target, and the system packages the tests drive.
+//! wasm32-wasip2 Rust target, the system packages the tests drive, and the
+//! Python virtualenv with the MCP client SDK the MCP tests use.
 
-use crate::workspace::run;
-use anyhow::{Result, bail};
+use crate::workspace::{Workspace, run};
+use anyhow::{Context, Result, bail};
 use std::process::Command;
 
-/// Debian packages the project needs at run or test time, with a command
-/// that proves each is present.
-const SYSTEM_PACKAGES: &[(&str, &str)] = &[("git", "git")];
+/// Debian packages the project needs at run or test time, with a shell
+/// command that succeeds when each is present.
+const SYSTEM_PACKAGES: &[(&str, &str)] = &[
+    ("git", "command -v git"),
+    ("python3", "command -v /usr/bin/python3"),
+    // Debian splits venv/ensurepip out of python3.
+    ("python3-venv", "/usr/bin/python3 -c 'import venv, ensurepip'"),
+];
+
+/// The Python the MCP test virtualenv is made from: Debian's, which the
+/// packages above install.
+const SYSTEM_PYTHON: &str = "/usr/bin/python3";
 
 /// Everything `run` and `test` need.
-pub fn ensure_all() -> Result<()> {
+pub fn ensure_all(ws: &Workspace) -> Result<()> {
     ensure_wasm_target()?;
-    ensure_system_packages()
+    ensure_system_packages()?;
+    ensure_mcp_venv(ws)
+}
+
+/// `<target>/mcp-venv`: a virtualenv with `tests/mcp/requirements.txt`
+/// (the pinned MCP Python SDK). A virtualenv rather than `pip install
+/// --user`: Debian 12 marks its Python as externally managed (PEP 668), so
+/// pip refuses to install outside a virtualenv, as root too; under the
+/// target directory it needs no root, never touches system packages, and
+/// goes away with `cargo clean`. Rebuilt when the requirements change.
+pub fn ensure_mcp_venv(ws: &Workspace) -> Result<()> {
+    let venv = ws.target.join("mcp-venv");
+    let requirements = ws.root.join("tests/mcp/requirements.txt");
+    let wanted =
+        std::fs::read_to_string(&requirements).with_context(|| format!("reading {}", requirements.display()))?;
+    let stamp = venv.join("requirements.txt");
+    if std::fs::read_to_string(&stamp).is_ok_and(|installed| installed == wanted) {
+        return Ok(());
+    }
+    eprintln!("==> creating the MCP test virtualenv at {}", venv.display());
+    if venv.exists() {
+        std::fs::remove_dir_all(&venv)?;
+    }
+    run(Command::new(SYSTEM_PYTHON).args(["-m", "venv"]).arg(&venv))?;
+    let pip = venv.join("bin/pip");
+    run(Command::new(&pip).args(["install", "--quiet", "--disable-pip-version-check", "-r"]).arg(&requirements))?;
+    std::fs::write(&stamp, wanted).with_context(|| format!("writing {}", stamp.display()))
 }
 
 /// `rustup target add wasm32-wasip2` when it is missing.
@@ -31,7 +67,7 @@ pub fn ensure_wasm_target() -> Result<()> {
 fn ensure_system_packages() -> Result<()> {
     let missing: Vec<&str> = SYSTEM_PACKAGES
         .iter()
-        .filter(|(_, probe)| Command::new("sh").args(["-c", &format!("command -v {probe}")]).output().is_ok_and(|o| !o.status.success()))
+        .filter(|(_, probe)| Command::new("sh").args(["-c", probe]).output().is_ok_and(|o| !o.status.success()))
         .map(|(package, _)| *package)
         .collect();
     if missing.is_empty() {
@@ -39,9 +75,16 @@ fn ensure_system_packages() -> Result<()> {
     }
     let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     if !is_root {
-        bail!("missing system packages: {}; install them with `sudo apt-get install {}`", missing.join(", "), missing.join(" "));
+        bail!(
+            "missing system packages: {}; install them with `sudo apt-get install {}`",
+            missing.join(", "),
+            missing.join(" ")
+        );
     }
     eprintln!("==> installing system packages: {}", missing.join(" "));
     run(Command::new("apt-get").arg("update").arg("-qq"))?;
-    run(Command::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
 }
