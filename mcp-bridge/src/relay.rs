@@ -69,12 +69,12 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             message = client.receive() => match message {
-                Some(message) => relay.from_client(message),
+                Some(message) => relay.forward(message),
                 None => break,
             },
             message = next_from(&mut relay.upstream) => match message {
                 Some(message) => {
-                    if let Some(message) = relay.from_server(message) {
+                    if let Some(message) = relay.pass_back(message) {
                         client.send(message).await.context("writing to the MCP client")?;
                     }
                 }
@@ -84,11 +84,11 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
                 }
             },
             Some((id, result)) = relay.sending.next(), if !relay.sending.is_empty() => {
-                if let (Some(id), Err(reason)) = (id, result) {
-                    if relay.handshake.replayed.as_ref() != Some(&id) {
-                        let error = ErrorData::internal_error(unreachable(&relay.base_url, &reason), None);
-                        client.send(ServerJsonRpcMessage::error(error, Some(id))).await.context("writing to the MCP client")?;
-                    }
+                if let (Some(id), Err(reason)) = (id, result)
+                    && relay.handshake.replayed.as_ref() != Some(&id)
+                {
+                    let error = ErrorData::internal_error(unreachable(&relay.base_url, &reason), None);
+                    client.send(ServerJsonRpcMessage::error(error, Some(id))).await.context("writing to the MCP client")?;
                 }
             }
         }
@@ -116,7 +116,7 @@ impl Relay {
     }
 
     /// Remember the handshake, connect when needed, and start the send.
-    fn from_client(&mut self, message: ClientJsonRpcMessage) {
+    fn forward(&mut self, message: ClientJsonRpcMessage) {
         let part_of_handshake = match &message {
             ClientJsonRpcMessage::Request(r) if matches!(r.request, ClientRequest::InitializeRequest(_)) => {
                 self.handshake.initialize = Some(message.clone());
@@ -163,7 +163,7 @@ impl Relay {
 
     /// What to pass to the client: everything but a replayed handshake's
     /// answer; the server's version is checked on handshake answers.
-    fn from_server(&mut self, message: ServerJsonRpcMessage) -> Option<ServerJsonRpcMessage> {
+    fn pass_back(&mut self, message: ServerJsonRpcMessage) -> Option<ServerJsonRpcMessage> {
         let ServerJsonRpcMessage::Response(response) = &message else { return Some(message) };
         if self.handshake.replayed.as_ref() == Some(&response.id) {
             self.handshake.replayed = None;

@@ -3,6 +3,7 @@
 //! wasm32-wasip2 target, system packages), so a fresh Debian machine needs
 //! only these two commands.
 
+mod bench_mcp;
 mod packs;
 mod setup;
 mod workspace;
@@ -43,6 +44,13 @@ enum Command {
     },
     /// Formatting and clippy with warnings denied.
     Lint,
+    /// The MCP benchmarks (tools/call vs REST; browser_screenshot_url vs
+    /// @playwright/mcp when the browser pack exists); part of `bench` once it exists.
+    BenchMcp {
+        /// Timed calls per measurement.
+        #[arg(long, default_value_t = 200)]
+        rounds: u32,
+    },
     /// Install the prerequisites (wasm32-wasip2 target, system packages, the
     /// MCP test virtualenv under the target directory).
     Setup,
@@ -68,6 +76,10 @@ fn main() -> Result<()> {
             ws.test(&args)?;
         }
         Command::Lint => ws.lint()?,
+        Command::BenchMcp { rounds } => {
+            setup::ensure_all(&ws)?;
+            println!("{}", serde_json::to_string_pretty(&bench_mcp::run_all(&ws, rounds)?)?);
+        }
         Command::Setup => setup::ensure_all(&ws)?,
     }
     Ok(())
