@@ -75,10 +75,10 @@ fn collect(value: &Value, ids: &mut Vec<String>) {
             let shaped = map.get("content_type").is_some_and(Value::is_string)
                 && map.get("size").is_some_and(Value::is_u64)
                 && map.get("sha256").is_some_and(Value::is_string);
-            if let (true, Some(Value::String(id))) = (shaped, map.get("id")) {
-                if !ids.contains(id) {
-                    ids.push(id.clone());
-                }
+            if let (true, Some(Value::String(id))) = (shaped, map.get("id"))
+                && !ids.contains(id)
+            {
+                ids.push(id.clone());
             }
             map.values().for_each(|v| collect(v, ids));
         }

@@ -32,12 +32,15 @@ const CHANNEL_CAPACITY: usize = 64;
 /// Largest message a client may POST.
 const MAX_MESSAGE_BYTES: usize = 16 << 20;
 
-/// Open SSE sessions: id → (owner, the channel into its server).
+/// One open session: its owner (token subject) and the channel into its server.
+type Session = (String, mpsc::Sender<ClientJsonRpcMessage>);
+
+/// Open SSE sessions by id.
 #[derive(Clone, Default)]
-pub struct SseSessions(Arc<Mutex<HashMap<String, (String, mpsc::Sender<ClientJsonRpcMessage>)>>>);
+pub struct SseSessions(Arc<Mutex<HashMap<String, Session>>>);
 
 impl SseSessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, mpsc::Sender<ClientJsonRpcMessage>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
         // A poisoned map only means a holder panicked; the entries are still valid.
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
