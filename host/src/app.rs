@@ -21,6 +21,7 @@ use crate::store::{SqliteStore, Store};
 use crate::vault::Vault;
 use crate::{Error, Result};
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 /// A running Helmdeck's parts. Cheap to share (`Arc`).
 pub struct Helmdeck {
@@ -34,6 +35,9 @@ pub struct Helmdeck {
     pub marketplace: Marketplace,
     pub dispatcher: Dispatcher,
     pub tokens: TokenKeys,
+    /// Cancelled when the server starts shutting down: long-lived streams
+    /// (MCP sessions, SSE) end on it so shutdown does not wait for clients.
+    pub shutdown: CancellationToken,
 }
 
 impl Helmdeck {
@@ -93,7 +97,8 @@ impl Helmdeck {
         registry.load_installed().await?;
         let marketplace = Marketplace::new(&paths.marketplace, registry.clone())?;
         let dispatcher = Dispatcher::new(registry.clone(), engine.clone(), services.clone());
-        Ok(Arc::new(Helmdeck { config, store, audit, engine, services, registry, marketplace, dispatcher, tokens }))
+        let shutdown = CancellationToken::new();
+        Ok(Arc::new(Helmdeck { config, store, audit, engine, services, registry, marketplace, dispatcher, tokens, shutdown }))
     }
 }
 

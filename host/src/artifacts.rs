@@ -99,13 +99,18 @@ impl ArtifactStore {
         Ok(meta)
     }
 
-    /// The metadata and bytes of artifact `id`; `not_found` when absent.
-    pub async fn get(&self, id: &str) -> Result<(ArtifactMeta, Vec<u8>)> {
+    /// The metadata of artifact `id` (without reading its bytes); `not_found` when absent.
+    pub async fn meta(&self, id: &str) -> Result<ArtifactMeta> {
         if !id.chars().all(|c| c.is_ascii_hexdigit()) || id.is_empty() {
             return Err(Error::not_found(format!("artifact `{id}` does not exist")));
         }
         let key = id.to_owned();
-        let meta = run_blocking(&self.store, move |s| s.get_artifact(&key)).await?;
+        run_blocking(&self.store, move |s| s.get_artifact(&key)).await
+    }
+
+    /// The metadata and bytes of artifact `id`; `not_found` when absent.
+    pub async fn get(&self, id: &str) -> Result<(ArtifactMeta, Vec<u8>)> {
+        let meta = self.meta(id).await?;
         let blobs = self.blobs.clone();
         let key = meta.id.clone();
         let bytes = tokio::task::spawn_blocking(move || blobs.get(&key))

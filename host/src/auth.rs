@@ -55,9 +55,10 @@ impl fmt::Display for Scope {
 impl FromStr for Scope {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Scope, String> {
-        Scope::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| {
-            format!("unknown scope `{s}`; use {}", Scope::ALL.map(|s| s.as_str()).join(", "))
-        })
+        Scope::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| format!("unknown scope `{s}`; use {}", Scope::ALL.map(|s| s.as_str()).join(", ")))
     }
 }
 
@@ -129,17 +130,7 @@ impl TokenKeys {
         if let Some(secret) = env_secret {
             return TokenKeys::from_secret(secret.as_bytes());
         }
-        let io = |e: std::io::Error| Error::internal(format!("JWT secret file `{}`: {e}", path.display()));
-        let secret = match std::fs::read_to_string(path) {
-            Ok(text) => text.trim().to_owned(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let secret = hex::encode(rand::random::<[u8; 32]>());
-                write_private(path, secret.as_bytes()).map_err(io)?;
-                secret
-            }
-            Err(e) => return Err(io(e)),
-        };
-        TokenKeys::from_secret(secret.as_bytes())
+        TokenKeys::from_secret(read_or_create_secret(path, "JWT secret")?.as_bytes())
     }
 
     /// A token for `subject` with `scopes`, valid for `ttl`.
@@ -183,6 +174,21 @@ impl TokenKeys {
 
 fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The secret in the file at `path`, creating it on first use (32 random
+/// bytes, hex, mode 0600). `what` names the secret in errors.
+pub fn read_or_create_secret(path: &Path, what: &str) -> Result<String> {
+    let io = |e: std::io::Error| Error::internal(format!("{what} file `{}`: {e}", path.display()));
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text.trim().to_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret = hex::encode(rand::random::<[u8; 32]>());
+            write_private(path, secret.as_bytes()).map_err(io)?;
+            Ok(secret)
+        }
+        Err(e) => Err(io(e)),
+    }
 }
 
 /// Write a file readable only by its owner (created with mode 0600, never

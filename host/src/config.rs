@@ -47,6 +47,8 @@ pub struct Config {
     /// 32 bytes); when absent, `vault.key` in the data directory is used,
     /// created on first start.
     pub vault_key: Option<String>,
+    /// The MCP endpoints.
+    pub mcp: McpConfig,
 }
 
 /// Where the built-in packs are published and who signs them.
@@ -65,6 +67,36 @@ pub struct BrowserSettings {
     pub chromium: Option<PathBuf>,
     /// Warm browsers, limits and admission.
     pub pool: PoolConfig,
+}
+
+/// How the MCP endpoints (`/mcp`, `/api/v1/mcp/sse`) accept requests and
+/// shape results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct McpConfig {
+    /// `Host` header values accepted (DNS-rebinding protection): a name or
+    /// address matches any port, `name:port` only that port. The loopback
+    /// names by default, plus the host of `public_url`.
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins accepted (`https://app.example:443`, `http://localhost:*`);
+    /// a request carrying any other `Origin` is refused, one without `Origin`
+    /// (every non-browser client) passes. None by default.
+    pub allowed_origins: Vec<String>,
+    /// Largest image artifact returned inline as an MCP `image` block; larger
+    /// ones come back as resource links with a signed URL.
+    pub inline_image_bytes: u64,
+}
+
+/// Default [`McpConfig::inline_image_bytes`]: 1 MiB.
+pub const DEFAULT_INLINE_IMAGE_BYTES: u64 = 1 << 20;
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        McpConfig {
+            allowed_hosts: ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec(),
+            allowed_origins: Vec::new(),
+            inline_image_bytes: DEFAULT_INLINE_IMAGE_BYTES,
+        }
+    }
 }
 
 /// The optional TOML file (`--config FILE`, `HELMDECK_CONFIG`). Every key is
@@ -99,6 +131,12 @@ pub struct FileConfig {
     pub browser_max_sessions: Option<usize>,
     /// Base URL for signed download links.
     pub public_url: Option<String>,
+    /// Same syntax as `HELMDECK_MCP_ALLOWED_HOSTS`: comma-separated; added to the loopback names.
+    pub mcp_allowed_hosts: Option<String>,
+    /// Same syntax as `HELMDECK_MCP_ALLOWED_ORIGINS`: comma-separated origins.
+    pub mcp_allowed_origins: Option<String>,
+    /// Largest image returned inline over MCP, in bytes (default 1048576).
+    pub mcp_inline_image_bytes: Option<u64>,
 }
 
 impl FileConfig {
@@ -123,6 +161,8 @@ pub struct Overrides {
     pub chromium: Option<PathBuf>,
     pub public_url: Option<String>,
     pub vault_key: Option<String>,
+    pub mcp_allowed_hosts: Option<String>,
+    pub mcp_allowed_origins: Option<String>,
 }
 
 impl Config {
@@ -164,6 +204,22 @@ impl Config {
         pool.max_browsers = file.browser_max.unwrap_or(pool.max_browsers).max(1);
         pool.max_contexts = file.browser_max_sessions.unwrap_or(pool.max_contexts).max(1);
         let public_url = overrides.public_url.or(file.public_url).map(|u| u.trim_end_matches('/').to_owned());
+        let public_host = match &public_url {
+            Some(u) => Some(
+                url::Url::parse(u)
+                    .map_err(|e| Error::invalid_input(format!("HELMDECK_PUBLIC_URL `{u}`: {e}")))?
+                    .host_str()
+                    .map(str::to_owned),
+            ),
+            None => None,
+        };
+        let mut mcp = McpConfig::default();
+        mcp.allowed_hosts.extend(public_host.flatten());
+        mcp.allowed_hosts.extend(list(overrides.mcp_allowed_hosts.or(file.mcp_allowed_hosts)));
+        mcp.allowed_origins = list(overrides.mcp_allowed_origins.or(file.mcp_allowed_origins));
+        if let Some(bytes) = file.mcp_inline_image_bytes {
+            mcp.inline_image_bytes = bytes;
+        }
         Ok(Config {
             data_dir,
             listen,
@@ -177,6 +233,7 @@ impl Config {
             browser: BrowserSettings { chromium: overrides.chromium.or(file.chromium), pool },
             public_url,
             vault_key: overrides.vault_key,
+            mcp,
         })
     }
 
@@ -192,6 +249,11 @@ impl Config {
     pub fn paths(&self) -> DataPaths {
         DataPaths::new(&self.data_dir)
     }
+}
+
+/// The non-empty, trimmed items of a comma-separated list.
+fn list(text: Option<String>) -> Vec<String> {
+    text.iter().flat_map(|t| t.split(',')).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
 /// `$XDG_DATA_HOME/helmdeck` (usually `~/.local/share/helmdeck`), or
@@ -281,6 +343,26 @@ mod tests {
         assert_eq!(config.listen, "127.0.0.1:9000".parse().unwrap());
         assert_eq!(config.engine.default_timeout, Duration::from_secs(5));
         assert!(config.egress.entry_for_name("a.test").is_some());
+    }
+
+    #[test]
+    fn mcp_hosts_extend_the_loopback_names_and_the_public_url_host() {
+        let file: FileConfig =
+            toml::from_str("mcp_inline_image_bytes = 2048\nmcp_allowed_origins = 'http://localhost:*'").unwrap();
+        let overrides = Overrides {
+            public_url: Some("https://deck.example.com".into()),
+            mcp_allowed_hosts: Some("a.test, b.test:9000,".into()),
+            ..Overrides::default()
+        };
+        let config = Config::resolve(overrides, file).unwrap();
+        assert_eq!(
+            config.mcp.allowed_hosts,
+            ["localhost", "127.0.0.1", "::1", "deck.example.com", "a.test", "b.test:9000"]
+        );
+        assert_eq!(config.mcp.allowed_origins, ["http://localhost:*"]);
+        assert_eq!(config.mcp.inline_image_bytes, 2048);
+        let bad = Overrides { public_url: Some("not a url".into()), ..Overrides::default() };
+        assert!(Config::resolve(bad, FileConfig::default()).unwrap_err().message.contains("HELMDECK_PUBLIC_URL"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! instance, validate the output, and record the call in the audit log.
 
 use crate::audit::{AuditEvent, AuditKind, Decision, Outcome};
+use crate::caps::progress::ProgressSink;
 use crate::caps::{CallInfo, CapsContext, HostServices};
 use crate::engine::{CapturedLog, Operation, PackEngine};
 use crate::registry::{PackRegistry, ToolRef};
@@ -27,6 +28,18 @@ pub struct CallRequest {
     pub actor: String,
     /// Where the call came in (`POST /api/v1/packs/{name}`, `mcp tools/call`, `cli`), for the audit log.
     pub via: String,
+    /// The client software, as it named itself (MCP `clientInfo`: `claude-code 2.1.0`), for the audit log.
+    pub client: Option<String>,
+    /// Where the pack's progress reports go; the default discards them.
+    pub progress: ProgressSink,
+}
+
+impl CallRequest {
+    /// A call of `tool` with `input` by `actor`, arriving `via`; no client
+    /// name or progress follower.
+    pub fn new(tool: ToolRef, input: Value, actor: impl Into<String>, via: impl Into<String>) -> Self {
+        CallRequest { tool, input, actor: actor.into(), via: via.into(), client: None, progress: ProgressSink::default() }
+    }
 }
 
 /// A successful call.
@@ -78,8 +91,21 @@ impl Dispatcher {
 
     /// Run one call and audit it (exactly one API record per call, whatever
     /// the outcome). Dropping the future cancels the pack at its next epoch
-    /// tick; an ephemeral session is then closed by the session watchdog.
-    pub async fn call(&self, mut req: CallRequest) -> Result<CallResponse, CallFailure> {
+    /// tick, unaudited (an ephemeral session is then closed by the session
+    /// watchdog); use [`Dispatcher::call_until`] to cancel with a record.
+    pub async fn call(&self, req: CallRequest) -> Result<CallResponse, CallFailure> {
+        self.call_until(req, std::future::pending()).await
+    }
+
+    /// [`Dispatcher::call`], stopped when `cancelled` completes first (the
+    /// caller gave up: MCP `notifications/cancelled`, a dropped request). The
+    /// pack stops at its next epoch tick and the call is audited as
+    /// `timeout` with a message saying the caller cancelled it.
+    pub async fn call_until(
+        &self,
+        mut req: CallRequest,
+        cancelled: impl Future<Output = ()>,
+    ) -> Result<CallResponse, CallFailure> {
         let started = Instant::now();
         let call_id = uuid::Uuid::now_v7().to_string();
         let mut audit = AuditEvent::new(AuditKind::Api, req.actor.clone());
@@ -88,11 +114,17 @@ impl Dispatcher {
         audit.pack = Some(req.tool.pack.clone());
         audit.tool = Some(req.tool.tool.clone());
         audit.target = Some(req.tool.to_string());
+        if let Some(client) = &req.client {
+            audit.details = Some(serde_json::json!({ "client": client }));
+        }
 
         let named = take_session_id(&mut req.input);
         let named_id = named.as_ref().ok().cloned().flatten();
         let (result, logs, slot) = match named {
-            Ok(named) => self.run(&req, named, &call_id, &mut audit).await,
+            Ok(named) => tokio::select! {
+                outcome = self.run(&req, named, &call_id, &mut audit) => outcome,
+                () = cancelled => (Err(cancelled_by_caller(&req.tool)), None, None),
+            },
             Err(e) => (Err(e), None, None),
         };
         audit.session = slot.as_ref().and_then(|s| s.id());
@@ -160,6 +192,7 @@ impl Dispatcher {
             }),
             services: self.services.clone(),
             session: slot.clone(),
+            progress: req.progress.clone(),
         };
         let invocation =
             self.engine.invoke(&pack.linked, pack.limits, caps, Operation::Call { tool: &tool.name, input: &input }).await;
@@ -197,7 +230,8 @@ fn record_outcome(audit: &mut AuditEvent, result: &Result<Completed>, logs: Gues
         if e.code == ErrorCode::Unauthorized {
             audit.decision = Decision::Deny;
         }
-        audit.details = Some(serde_json::json!({ "message": e.message }));
+        let details = audit.details.get_or_insert_with(|| serde_json::json!({}));
+        details["message"] = e.message.clone().into();
     }
     let Some((stdout, stderr)) = logs else {
         return;
@@ -208,6 +242,12 @@ fn record_outcome(audit: &mut AuditEvent, result: &Result<Completed>, logs: Gues
             details[name] = serde_json::to_value(&log).unwrap_or_default();
         }
     }
+}
+
+/// The error of a call its caller gave up on. `timeout` is the closest code
+/// of the closed set: the call was stopped before it finished.
+fn cancelled_by_caller(tool: &ToolRef) -> Error {
+    Error::new(ErrorCode::Timeout, format!("the call of `{tool}` was cancelled by its caller and stopped"))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! effects happen), `guard` (egress policy), `audit`, `store`, `vault`
 //! (sealed credentials), `registry` (installed packs), `marketplace` (signed catalogs),
 //! `dispatch` (one call end to end), `api` (axum
-//! routers), `cli`. [`app::Helmdeck`] assembles them from a [`config::Config`].
+//! routers: REST and MCP), `connect` (MCP client configuration), `cli`. [`app::Helmdeck`] assembles them from a [`config::Config`].
 
 pub mod api;
 pub mod app;
@@ -16,6 +16,7 @@ pub mod auth;
 pub mod caps;
 pub mod cli;
 pub mod config;
+pub mod connect;
 pub mod dispatch;
 pub mod engine;
 pub mod error;

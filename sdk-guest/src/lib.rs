@@ -6,6 +6,7 @@
 //! export. Capabilities have idiomatic wrappers here (`http`, `artifacts`,
 //! `browser`, `fs`, `git`, `exec`, `vault`); a component imports only the capabilities
 //! its code calls, and the host refuses it unless its manifest requests them.
+//! [`progress`] needs no capability.
 //!
 //! ```ignore
 //! use helmdeck_sdk::prelude::*;
@@ -37,6 +38,7 @@ pub mod fs;
 pub mod git;
 pub mod http;
 mod pack;
+pub mod progress;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 pub mod vault;
@@ -56,7 +58,7 @@ pub use serde_json;
 
 /// Everything a pack usually needs: `use helmdeck_sdk::prelude::*;`.
 pub mod prelude {
-    pub use crate::{artifacts, browser, exec, fs, git, http, vault, PackDefinition, ToolError, ToolResult};
+    pub use crate::{artifacts, browser, exec, fs, git, http, progress, vault, PackDefinition, ToolError, ToolResult};
     pub use schemars::JsonSchema;
     pub use serde::{Deserialize, Serialize};
 }

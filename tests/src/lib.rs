@@ -14,7 +14,8 @@
 //! - [`git_servers`]: `sshd` and `git http-backend` remotes, key pairs and a
 //!   seeded bare repository (the code-edit loop);
 //! - [`live_server`], [`loopback_http`]: a server with a REST transcript and
-//!   a std-only CGI/echo server, used by the vault and code-loop tests.
+//!   a std-only CGI/echo server, used by the vault and code-loop tests;
+//! - [`mcp_support`]: the MCP tests' server and the official Python MCP SDK client.
 //!
 //! A plain `cargo test -p helmdeck-tests` (or `cargo nextest run -p
 //! helmdeck-tests`) is enough: what the tests need is built on first use.
@@ -29,6 +30,7 @@ pub mod live_server;
 pub mod loopback_http;
 pub mod marketplace;
 pub mod marketplace_bench;
+pub mod mcp_support;
 pub mod prebuilt;
 pub mod server;
 pub mod site;

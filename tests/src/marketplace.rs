@@ -281,26 +281,12 @@ fn edit(path: &Path, from: &str, to: &str) -> Result<()> {
     Ok(())
 }
 
-/// Run `tests/interop/cosign_interop.py` (Python `cryptography` + `pynacl`,
-/// installed with pip when missing).
+/// Run `tests/interop/cosign_interop.py` with the test virtualenv's Python
+/// (`cryptography` + `pynacl`, installed by `cargo xtask setup`).
 pub fn python_interop(args: &[&str]) -> Output {
-    static DEPS: OnceLock<()> = OnceLock::new();
-    DEPS.get_or_init(|| {
-        let present = Command::new("python3")
-            .args(["-c", "import cryptography, nacl"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !present {
-            let status = Command::new("python3")
-                .args(["-m", "pip", "install", "--quiet", "cryptography", "pynacl"])
-                .status()
-                .expect("python3 -m pip");
-            assert!(status.success(), "pip install cryptography pynacl failed");
-        }
-    });
-    Command::new("python3")
+    Command::new(crate::mcp_support::python())
         .arg(workspace().join("tests/interop/cosign_interop.py"))
         .args(args)
         .output()
-        .expect("running python3")
+        .expect("running the test virtualenv's python")
 }

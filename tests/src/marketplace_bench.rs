@@ -88,12 +88,8 @@ async fn first_call(app: &Helmdeck, pack: &str) -> Result<()> {
         Some((tool, list)) => (tool.clone(), list[0].input.clone()),
         None => (loaded.tools[0].name.clone(), serde_json::json!({})),
     };
-    let request = CallRequest {
-        tool: ToolRef::parse(&format!("{pack}.{tool}")).map_err(|e| anyhow::anyhow!("{e}"))?,
-        input,
-        actor: "bench".into(),
-        via: "bench".into(),
-    };
+    let tool = ToolRef::parse(&format!("{pack}.{tool}")).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let request = CallRequest::new(tool, input, "bench", "bench");
     app.dispatcher.call(request).await.map_err(|f| anyhow::anyhow!("the first call failed: {}", f.error))?;
     Ok(())
 }

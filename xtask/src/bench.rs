@@ -19,7 +19,9 @@
 //! The browser comparison (`--only browser`) is driven from here instead
 //! (`bench_browser.rs`): it needs Node.js and Playwright beside the real
 //! server, so it runs the release binary as a process and its results are
-//! added to the report under `"browser"`.
+//! added to the report under `"browser"`. The MCP measurements (`--only
+//! mcp`, `bench_mcp.rs`) likewise run the official Python MCP client against
+//! the real server and land under `"mcp"`.
 
 use crate::packs;
 use crate::workspace::{build_helmdeck, run, step};
@@ -30,7 +32,7 @@ use std::process::Command;
 /// Options passed through to the benchmark binary.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Run only these groups (`engine`, `audit`, `rest`, `idle`, `browser`; repeatable).
+    /// Run only these groups (`engine`, `audit`, `rest`, `idle`, `browser`, `mcp`; repeatable).
     #[arg(long, value_name = "GROUP")]
     pub only: Vec<String>,
     /// Multiply every sample count (0.1 for a quick, noisier look).
@@ -40,7 +42,7 @@ pub struct BenchArgs {
 
 /// Build everything the benchmarks need and run them.
 pub fn run_all(ws: &Workspace, args: &BenchArgs) -> Result<()> {
-    packs::build_all(ws)?;
+    let built = packs::build_all(ws)?;
     let helmdeck = build_helmdeck(ws, true)?;
     let bench = step("building the benchmarks (release)", || {
         Ok(ws.build_binary("helmdeck-bench", "helmdeck-bench", "release", Progress::Shown)?)
@@ -49,7 +51,7 @@ pub fn run_all(ws: &Workspace, args: &BenchArgs) -> Result<()> {
     let mut cmd = Command::new(bench);
     cmd.arg("--helmdeck").arg(&helmdeck).arg("--packs").arg(ws.target_dir.join("packs")).arg("--out").arg(&report);
     let wants = |group: &str| args.only.is_empty() || args.only.iter().any(|g| g == group);
-    let native_groups: Vec<&String> = args.only.iter().filter(|g| g.as_str() != BROWSER).collect();
+    let native_groups: Vec<&String> = args.only.iter().filter(|g| ![BROWSER, MCP].contains(&g.as_str())).collect();
     for group in &native_groups {
         cmd.args(["--only", group]);
     }
@@ -60,10 +62,19 @@ pub fn run_all(ws: &Workspace, args: &BenchArgs) -> Result<()> {
         eprintln!("==> running the benchmarks");
         run(cmd.current_dir(&ws.root))?;
     }
+    if wants(BROWSER) || wants(MCP) {
+        crate::setup::ensure_all(ws)?;
+    }
     if wants(BROWSER) {
-        crate::setup::ensure_all()?;
         let browser = step("browser benchmark (Helmdeck vs Playwright)", || crate::bench_browser::run(ws, &helmdeck))?;
         merge_into_report(&report, BROWSER, browser)?;
+    }
+    if wants(MCP) {
+        let rounds = (200.0 * args.scale.unwrap_or(1.0)).round().max(10.0) as u32;
+        let mcp = crate::bench_mcp::run_all(ws, &helmdeck, &built, rounds)?;
+        merge_into_report(&report, MCP, mcp)?;
+    }
+    if wants(BROWSER) || wants(MCP) {
         eprintln!("    report: {}", report.display());
     }
     Ok(())
@@ -71,6 +82,8 @@ pub fn run_all(ws: &Workspace, args: &BenchArgs) -> Result<()> {
 
 /// The group name of the browser comparison.
 const BROWSER: &str = "browser";
+/// The group name of the MCP measurements (`tools/call` vs REST, screenshot vs `@playwright/mcp`).
+const MCP: &str = "mcp";
 
 /// Add `value` under `key` in the JSON report at `path` (creating it when
 /// only the browser benchmark ran).

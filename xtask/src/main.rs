@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_browser;
+mod bench_mcp;
 mod packs;
 mod publish;
 mod setup;
@@ -61,7 +62,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Formatting and clippy with warnings denied.
     Lint,
-    /// Install the prerequisites (wasm32-wasip2 target, system packages).
+    /// Install the prerequisites (wasm32-wasip2 target, system packages, the
+    /// Python test virtualenv under the target directory).
     Setup,
 }
 
@@ -78,13 +80,13 @@ fn main() -> Result<()> {
             publish::publish_all(&ws, out.as_deref(), key.as_deref())?;
         }
         Command::Run { data_dir, listen, debug } => {
-            setup::ensure_all()?;
+            setup::ensure_all(&ws)?;
             let bundle = publish::publish_all(&ws, None, None)?;
             let helmdeck = workspace::build_helmdeck(&ws, !debug)?;
             workspace::serve(&helmdeck, data_dir.as_deref(), listen.as_deref(), &bundle)?;
         }
         Command::Test { args } => {
-            setup::ensure_all()?;
+            setup::ensure_all(&ws)?;
             workspace::test(&ws, &args)?;
         }
         Command::Bench(args) => {
@@ -92,7 +94,7 @@ fn main() -> Result<()> {
             bench::run_all(&ws, &args)?;
         }
         Command::Lint => workspace::lint(&ws)?,
-        Command::Setup => setup::ensure_all()?,
+        Command::Setup => setup::ensure_all(&ws)?,
     }
     Ok(())
 }

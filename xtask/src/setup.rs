@@ -1,52 +1,46 @@
 //! Prerequisites a fresh Debian machine lacks, installed on demand: the
 //! wasm32-wasip2 Rust target, the system packages the tests drive, and the
-//! Python packages of the signature interoperability test.
+//! Python virtualenv the MCP and signature-interoperability tests use.
 
 use crate::workspace::run;
-use anyhow::{Result, bail};
+use helmdeck_build::Workspace;
+use anyhow::{Context, Result, bail};
 use std::process::Command;
 
-/// Debian packages the project needs at run or test time, with a command
-/// that proves each is present: git (fixture repositories and
+/// Debian packages the project needs at run or test time, with a shell
+/// command that succeeds when each is present: git (fixture repositories and
 /// `git http-backend` for the smart-HTTP tests), Chromium (session
 /// browsers), OpenSSH's server and `ssh-keygen` (the SSH remote of the
-/// code-loop tests).
+/// code-loop tests), Python with venv (the test virtualenv).
 const SYSTEM_PACKAGES: &[(&str, &str)] = &[
-    ("git", "git"),
-    ("chromium", "chromium"),
-    ("openssh-server", "/usr/sbin/sshd"),
-    ("openssh-client", "ssh-keygen"),
+    ("git", "command -v git"),
+    ("chromium", "command -v chromium"),
+    ("openssh-server", "command -v /usr/sbin/sshd"),
+    ("openssh-client", "command -v ssh-keygen"),
+    ("python3", "command -v /usr/bin/python3"),
+    // Debian splits venv/ensurepip out of python3.
+    ("python3-venv", "/usr/bin/python3 -c 'import venv, ensurepip'"),
 ];
 
-/// Python packages the tests use: an independent cosign implementation
-/// (`tests/interop/cosign_interop.py`) checks Helmdeck's signatures and keys.
-const PYTHON_PACKAGES: &[(&str, &str)] = &[("cryptography", "cryptography"), ("pynacl", "nacl")];
+/// The Python the test virtualenv is made from: Debian's, which the
+/// packages above install.
+const SYSTEM_PYTHON: &str = "/usr/bin/python3";
 
 /// Everything `run` and `test` need.
-pub fn ensure_all() -> Result<()> {
+pub fn ensure_all(ws: &Workspace) -> Result<()> {
     ensure_wasm_target()?;
     ensure_system_packages()?;
-    ensure_python_packages()?;
-    ensure_sshd_runtime_dir()
-}
-
-/// `python3 -m pip install` the [`PYTHON_PACKAGES`] that do not import.
-fn ensure_python_packages() -> Result<()> {
-    let missing =
-        missing(PYTHON_PACKAGES, |module| Command::new("python3").args(["-c", &format!("import {module}")]).output());
-    if missing.is_empty() {
-        return Ok(());
-    }
-    eprintln!("==> installing Python packages: {}", missing.join(" "));
-    run(Command::new("python3").args(["-m", "pip", "install", "--quiet"]).args(&missing))
+    ensure_sshd_runtime_dir()?;
+    ensure_test_venv(ws)
 }
 
 /// The packages of `(package, probe)` pairs whose probe command runs and fails.
-fn missing<'a>(
-    packages: &[(&'a str, &str)],
-    probe: impl Fn(&str) -> std::io::Result<std::process::Output>,
-) -> Vec<&'a str> {
-    packages.iter().filter(|(_, p)| probe(p).is_ok_and(|o| !o.status.success())).map(|(package, _)| *package).collect()
+fn missing<'a>(packages: &[(&'a str, &str)]) -> Vec<&'a str> {
+    packages
+        .iter()
+        .filter(|(_, probe)| Command::new("sh").args(["-c", probe]).output().is_ok_and(|o| !o.status.success()))
+        .map(|(package, _)| *package)
+        .collect()
 }
 
 /// sshd refuses to start without its privilege-separation directory, which
@@ -64,6 +58,31 @@ fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
+/// `<target>/test-venv`: a virtualenv with `tests/requirements.txt`
+/// (the pinned MCP Python SDK and the interop test's crypto). A virtualenv rather than `pip install
+/// --user`: Debian 12 marks its Python as externally managed (PEP 668), so
+/// pip refuses to install outside a virtualenv, as root too; under the
+/// target directory it needs no root, never touches system packages, and
+/// goes away with `cargo clean`. Rebuilt when the requirements change.
+pub fn ensure_test_venv(ws: &Workspace) -> Result<()> {
+    let venv = ws.target_dir.join("test-venv");
+    let requirements = ws.root.join("tests/requirements.txt");
+    let wanted =
+        std::fs::read_to_string(&requirements).with_context(|| format!("reading {}", requirements.display()))?;
+    let stamp = venv.join("requirements.txt");
+    if std::fs::read_to_string(&stamp).is_ok_and(|installed| installed == wanted) {
+        return Ok(());
+    }
+    eprintln!("==> creating the test virtualenv at {}", venv.display());
+    if venv.exists() {
+        std::fs::remove_dir_all(&venv)?;
+    }
+    run(Command::new(SYSTEM_PYTHON).args(["-m", "venv"]).arg(&venv))?;
+    let pip = venv.join("bin/pip");
+    run(Command::new(&pip).args(["install", "--quiet", "--disable-pip-version-check", "-r"]).arg(&requirements))?;
+    std::fs::write(&stamp, wanted).with_context(|| format!("writing {}", stamp.display()))
+}
+
 /// `rustup target add wasm32-wasip2` when it is missing.
 pub fn ensure_wasm_target() -> Result<()> {
     let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
@@ -78,8 +97,7 @@ pub fn ensure_wasm_target() -> Result<()> {
 }
 
 fn ensure_system_packages() -> Result<()> {
-    let missing =
-        missing(SYSTEM_PACKAGES, |probe| Command::new("sh").args(["-c", &format!("command -v {probe}")]).output());
+    let missing = missing(SYSTEM_PACKAGES);
     if missing.is_empty() {
         return Ok(());
     }

@@ -44,7 +44,7 @@ async fn invoke(app: &Arc<Helmdeck>, ctx: &Context) -> Result<Entry> {
     });
     let op = || async {
         let session = Arc::new(SessionSlot::new(app.services.sessions.clone(), "bench", None));
-        let caps = CapsContext { call: call.clone(), services: app.services.clone(), session };
+        let caps = CapsContext { call: call.clone(), services: app.services.clone(), session, progress: Default::default() };
         let operation = Operation::Call { tool, input: &input };
         Ok(app.engine.invoke(pack.linked(), pack.limits, caps, operation).await.result?)
     };
@@ -64,12 +64,7 @@ async fn dispatch(app: &Arc<Helmdeck>, ctx: &Context) -> Result<Entry> {
     let tool = ToolRef::parse(TOOL)?;
     let input = fixture::input();
     let op = || async {
-        let request = CallRequest {
-            tool: tool.clone(),
-            input: input.clone(),
-            actor: "bench".into(),
-            via: "bench".into(),
-        };
+        let request = CallRequest::new(tool.clone(), input.clone(), "bench", "bench");
         app.dispatcher.call(request).await.map_err(|failure| anyhow::Error::new(failure.error))
     };
     fixture::check_output("Dispatcher::call", &op().await?.output)?;

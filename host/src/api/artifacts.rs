@@ -4,9 +4,9 @@
 use super::auth::Caller;
 use super::error::ApiError;
 use crate::app::Helmdeck;
+use crate::audit::{AuditEvent, AuditKind, Decision, Outcome};
 use crate::auth::Scope;
 use crate::{Error, ErrorCode};
-use crate::audit::{AuditEvent, AuditKind, Decision, Outcome};
 use crate::store::ArtifactMeta;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};

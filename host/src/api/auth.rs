@@ -11,7 +11,7 @@ use crate::audit::{AuditEvent, AuditKind, Decision, Outcome};
 use crate::auth::Principal;
 use crate::{Error, ErrorCode};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
@@ -30,7 +30,7 @@ pub async fn authenticate(State(app): State<Arc<Helmdeck>>, mut request: Request
         request.extensions().get::<MatchedPath>().map_or(request.uri().path(), |p| p.as_str())
     );
     let target = request.uri().path().to_owned();
-    let principal = bearer(&request).and_then(|token| app.tokens.verify(token));
+    let principal = verify(&app, request.headers());
     let (actor, response) = match principal {
         Ok(principal) => {
             let actor = principal.subject.clone();
@@ -60,14 +60,20 @@ pub async fn authenticate(State(app): State<Arc<Helmdeck>>, mut request: Request
     response
 }
 
-fn bearer(request: &Request) -> Result<&str, Error> {
+/// The caller a request's `Authorization: Bearer` token names; `auth_failed`
+/// when it is missing, malformed, signed by another key or expired.
+pub fn verify(app: &Helmdeck, headers: &HeaderMap) -> Result<Principal, Error> {
+    bearer(headers).and_then(|token| app.tokens.verify(token))
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str, Error> {
     let missing = || {
         Error::new(
             ErrorCode::AuthFailed,
             "missing bearer token: send `Authorization: Bearer <token>` (create one with `helmdeck token issue`)",
         )
     };
-    let value = request.headers().get(header::AUTHORIZATION).ok_or_else(missing)?;
+    let value = headers.get(header::AUTHORIZATION).ok_or_else(missing)?;
     let value = value.to_str().map_err(|_| missing())?;
     match value.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim()),

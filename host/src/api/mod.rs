@@ -1,13 +1,18 @@
-//! The HTTP surface: health probes, and the authenticated, audited
-//! `/api/v1` REST API. Routes are declared once in [`routes`]; the router and
-//! the OpenAPI document are built from that table.
+//! The HTTP surface: health probes, the authenticated, audited `/api/v1`
+//! REST API, and MCP ([`mcp`]: `/mcp` and the legacy SSE transport). REST
+//! routes are declared once in [`routes`]; the router and the OpenAPI
+//! document are built from that table. Signed artifact links
+//! (`/shared/artifacts/{id}`) carry their own credential and sit outside the
+//! token check.
 
 mod artifacts;
 mod audit;
 pub mod auth;
+mod connect;
 pub mod error;
 mod health;
 mod marketplace;
+pub mod mcp;
 pub mod openapi;
 mod packs;
 pub mod routes;
@@ -34,6 +39,7 @@ pub fn router(app: Arc<Helmdeck>) -> Router {
         .route("/readyz", get(health::readyz))
         .route(routes::SHARED_ARTIFACT_PATH, get(artifacts::shared_download))
         .merge(api)
+        .merge(mcp::router(app.clone()))
         .fallback(error::no_route)
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)

@@ -6,9 +6,9 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::routes::{Route, api_routes, call_response};
 use super::views::ToolView;
+use crate::ErrorCode;
 use crate::app::Helmdeck;
 use crate::auth::Scope;
-use crate::ErrorCode;
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Map, Value, json};
@@ -113,7 +113,10 @@ fn open_operation(id: &str, summary: &str) -> Value {
 
 fn responses(success: Value) -> Value {
     let mut out = Map::new();
-    out.insert("200".into(), json!({ "description": "Success", "content": { "application/json": { "schema": success } } }));
+    out.insert(
+        "200".into(),
+        json!({ "description": "Success", "content": { "application/json": { "schema": success } } }),
+    );
     let mut statuses: Vec<u16> = ErrorCode::ALL.iter().map(|c| c.http_status()).collect();
     statuses.sort_unstable();
     statuses.dedup();

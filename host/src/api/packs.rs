@@ -100,8 +100,7 @@ async fn dispatch(
         // Refused before dispatch: the auth layer records it.
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let request =
-        CallRequest { tool: tool_ref, input, actor: caller.subject.clone(), via };
+    let request = CallRequest::new(tool_ref, input, caller.subject.clone(), via);
     let mut response = match app.dispatcher.call(request).await {
         Ok(done) => Json(done).into_response(),
         Err(failure) => ApiError { error: failure.error, call_id: Some(failure.call_id) }.into_response(),

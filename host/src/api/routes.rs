@@ -2,7 +2,7 @@
 //! documentation. The router and the OpenAPI document are both built from
 //! this table, so they cannot drift apart.
 
-use super::{artifacts, audit, marketplace, packs, sessions, vault};
+use super::{artifacts, audit, connect, marketplace, packs, sessions, vault};
 use crate::app::Helmdeck;
 use crate::auth::Scope;
 use axum::extract::DefaultBodyLimit;
@@ -384,6 +384,20 @@ pub fn api_routes() -> Vec<Route> {
                 scope: Scope::PacksRead,
                 request: None,
                 response: json!({ "type": "string", "format": "binary" }),
+                query: &[],
+            },
+        },
+        Route {
+            method: "GET",
+            path: "/api/v1/connect/{client}",
+            handler: get(connect::get),
+            doc: OperationDoc {
+                operation_id: "connectSnippets",
+                summary: "The configuration that connects an MCP client (claude-code, claude-desktop, gemini-cli, \
+                          openclaw, hermes) to this server, in its url and bridge forms",
+                scope: Scope::PacksRead,
+                request: None,
+                response: json!({ "type": "object", "properties": { "client": { "type": "string" }, "url": { "type": "string" }, "snippets": { "type": "array" } } }),
                 query: &[],
             },
         },

@@ -11,13 +11,14 @@ pub mod exec;
 pub mod fs;
 pub mod git;
 pub mod http;
+pub mod progress;
 pub mod vault;
 
+use crate::Error;
 use crate::artifacts::ArtifactStore;
 use crate::audit::{AuditEvent, AuditKind, AuditLog, Decision, Outcome};
 use crate::engine::{CallState, LinkError, wit};
 use crate::sessions::{SessionSlot, Sessions};
-use crate::Error;
 use helmdeck_marketplace::{Capability, CapabilityScope};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -66,6 +67,8 @@ pub struct CapsContext {
     /// The call's session: the one it named, or an ephemeral one made on
     /// first use (`session.get().await`) and closed when the call ends.
     pub session: Arc<SessionSlot>,
+    /// Where the pack's progress reports go (nowhere unless the caller follows the call).
+    pub progress: progress::ProgressSink,
 }
 
 impl CapsContext {
@@ -142,6 +145,13 @@ impl CapabilityAudit {
 }
 
 impl wit::host::types::Host for CapsContext {}
+
+/// Link the interfaces every pack gets without a grant: `types` and `progress`.
+pub(crate) fn add_always_linked(linker: &mut Linker<CallState>) -> Result<(), LinkError> {
+    wit::host::types::add_to_linker::<CallState, HasSelf<CapsContext>>(linker, |s| &mut s.caps)
+        .and_then(|()| wit::host::progress::add_to_linker::<CallState, HasSelf<CapsContext>>(linker, |s| &mut s.caps))
+        .map_err(|e| LinkError::Wasmtime(e.to_string()))
+}
 
 /// Link the implementation of `cap` into `linker`.
 pub(crate) fn add_to_linker(cap: Capability, linker: &mut Linker<CallState>) -> Result<(), LinkError> {

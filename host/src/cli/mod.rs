@@ -6,6 +6,7 @@
 
 mod audit;
 mod author;
+mod connect;
 mod examples;
 mod install;
 mod market;
@@ -47,8 +48,8 @@ pub struct Cli {
     /// such as /usr/lib/chromium/chromium).
     #[arg(long, global = true, env = "HELMDECK_CHROMIUM", value_name = "PATH")]
     chromium: Option<PathBuf>,
-    /// Base URL clients reach the server at, for signed download links
-    /// (default: http://<listen address>).
+    /// The base URL clients reach the server at (`https://helmdeck.example`),
+    /// for signed download links and connect snippets. Default: http://<listen address>.
     #[arg(long, global = true, env = "HELMDECK_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
     #[command(subcommand)]
@@ -57,7 +58,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the server: REST API under /api/v1, health probes.
+    /// Run the server: REST API under /api/v1, MCP at /mcp (and legacy SSE), health probes.
     Serve(serve::ServeArgs),
     /// Install, list, inspect, call, test and remove packs; create, sign and publish them.
     #[command(subcommand)]
@@ -77,6 +78,9 @@ enum Command {
     /// Manage the credential vault (values are write-only).
     #[command(subcommand)]
     Vault(vault::VaultCommand),
+    /// Print the configuration that connects an MCP client (claude-code,
+    /// claude-desktop, gemini-cli, openclaw, hermes) to this Helmdeck.
+    Connect(connect::ConnectArgs),
 }
 
 /// Parse the command line and run it. Errors print as `error[code]: message`.
@@ -113,13 +117,14 @@ impl Cli {
             Command::Token(cmd) => token::run(config, cmd),
             Command::Audit(cmd) => audit::run(config, cmd).await,
             Command::Vault(cmd) => vault::run(config, cmd).await,
+            Command::Connect(args) => connect::run(config, args),
         }
     }
 
     fn config(&self) -> crate::Result<Config> {
-        let (listen, bundled_catalog, bundled_catalog_key) = match &self.command {
-            Command::Serve(args) => (args.listen, args.bundled_catalog.clone(), args.bundled_catalog_key.clone()),
-            _ => (None, None, None),
+        let serve = match &self.command {
+            Command::Serve(args) => Some(args),
+            _ => None,
         };
         let file = match &self.config {
             Some(path) => FileConfig::load(path)?,
@@ -127,15 +132,17 @@ impl Cli {
         };
         let overrides = Overrides {
             data_dir: self.data_dir.clone(),
-            listen,
+            listen: serve.and_then(|s| s.listen),
             egress_allowlist: self.egress_allowlist.clone(),
             jwt_secret: std::env::var("HELMDECK_JWT_SECRET").ok().filter(|s| !s.is_empty()),
             require_signed: self.require_signed,
-            bundled_catalog,
-            bundled_catalog_key,
+            bundled_catalog: serve.and_then(|s| s.bundled_catalog.clone()),
+            bundled_catalog_key: serve.and_then(|s| s.bundled_catalog_key.clone()),
             chromium: self.chromium.clone(),
             public_url: self.public_url.clone(),
             vault_key: std::env::var(crate::vault::VAULT_KEY_ENV).ok().filter(|s| !s.is_empty()),
+            mcp_allowed_hosts: serve.and_then(|s| s.mcp_allowed_hosts.clone()),
+            mcp_allowed_origins: serve.and_then(|s| s.mcp_allowed_origins.clone()),
         };
         Config::resolve(overrides, file)
     }

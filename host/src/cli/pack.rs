@@ -181,12 +181,7 @@ pub async fn call(target: &Target, tool: &str, input: Value) -> Result<Value> {
     let response = match target {
         Target::Remote(r) => r.send(Method::POST, &format!("/api/v1/packs/{tool}"), Some(input)).await?,
         Target::Local(app) => {
-            let request = CallRequest {
-                tool: ToolRef::parse(tool)?,
-                input,
-                actor: "cli".into(),
-                via: "cli pack call".into(),
-            };
+            let request = CallRequest::new(ToolRef::parse(tool)?, input, "cli", "cli pack call");
             match app.dispatcher.call(request).await {
                 Ok(done) => json!(done),
                 Err(failure) => return Err(failure.error),

@@ -26,6 +26,14 @@ pub struct ServeArgs {
     /// The public key (PEM, cosign.pub) that signs the bundled catalog.
     #[arg(long, env = "HELMDECK_BUNDLED_CATALOG_KEY", value_name = "FILE", requires = "bundled_catalog")]
     pub bundled_catalog_key: Option<PathBuf>,
+    /// Extra `Host` values the MCP endpoints accept besides the loopback names
+    /// (DNS-rebinding protection): `deck.lan`, `10.0.0.5:8931`, comma-separated.
+    #[arg(long, env = "HELMDECK_MCP_ALLOWED_HOSTS", value_name = "LIST")]
+    pub mcp_allowed_hosts: Option<String>,
+    /// Browser origins the MCP endpoints accept (`http://localhost:*`,
+    /// `https://app.example:443`), comma-separated. Default: none.
+    #[arg(long, env = "HELMDECK_MCP_ALLOWED_ORIGINS", value_name = "LIST")]
+    pub mcp_allowed_origins: Option<String>,
 }
 
 pub async fn run(config: Config, _args: ServeArgs) -> Result<ExitCode> {
@@ -71,7 +79,12 @@ pub async fn run(config: Config, _args: ServeArgs) -> Result<ExitCode> {
         "helmdeck listening"
     );
     eprintln!("helmdeck {} listening on {}", env!("CARGO_PKG_VERSION"), info.url);
-    let served = axum::serve(listener, crate::api::router(app)).with_graceful_shutdown(shutdown_signal()).await;
+    let shutdown = app.shutdown.clone();
+    let stop = async move {
+        shutdown_signal().await;
+        shutdown.cancel();
+    };
+    let served = axum::serve(listener, crate::api::router(app)).with_graceful_shutdown(stop).await;
     let _ = std::fs::remove_file(&paths.server_info);
     browsers.shutdown().await;
     served.map_err(|e| Error::internal(format!("server failed: {e}")))?;

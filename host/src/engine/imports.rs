@@ -55,15 +55,19 @@ pub fn inspect(engine: &Engine, component: &Component) -> Result<ImportSet, Impo
     Ok(ImportSet { capabilities })
 }
 
+/// `helmdeck:host` interfaces every pack gets without a grant: they have no
+/// side effects outside the call.
+const ALWAYS_LINKED: [&str; 2] = ["types", "progress"];
+
 /// `Ok(Some(cap))` for a capability interface, `Ok(None)` for something
-/// always linked (`types`, allowed WASI), `Err` for anything else.
+/// always linked (`types`, `progress`, allowed WASI), `Err` for anything else.
 fn classify(name: &str) -> Result<Option<Capability>, ImportError> {
     if let Some(rest) = name.strip_prefix("helmdeck:host/") {
         let (interface, version) = rest.split_once('@').unwrap_or((rest, ""));
         if version != HOST_WIT_VERSION {
             return Err(ImportError::WrongVersion(name.to_owned()));
         }
-        if interface == "types" {
+        if ALWAYS_LINKED.contains(&interface) {
             return Ok(None);
         }
         return interface.parse().map(Some).map_err(|_| ImportError::UnknownInterface(name.to_owned()));
@@ -82,6 +86,7 @@ mod tests {
     fn capability_interfaces_are_recognised_by_name_and_version() {
         assert_eq!(classify("helmdeck:host/http@0.1.0"), Ok(Some(Capability::Http)));
         assert_eq!(classify("helmdeck:host/types@0.1.0"), Ok(None));
+        assert_eq!(classify("helmdeck:host/progress@0.1.0"), Ok(None));
         assert_eq!(classify("wasi:cli/stdout@0.2.6"), Ok(None));
         assert!(matches!(classify("helmdeck:host/http@0.2.0"), Err(ImportError::WrongVersion(_))));
         assert!(matches!(classify("helmdeck:host/sockets@0.1.0"), Err(ImportError::UnknownInterface(_))));

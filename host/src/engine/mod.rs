@@ -12,11 +12,11 @@ mod imports;
 mod state;
 mod ticker;
 
+pub(crate) use bindings::helmdeck as wit;
 pub use cache::{CacheOutcome, CompiledCache};
 pub use config::{AllocatorKind, EngineConfig};
 pub use imports::{HOST_WIT_VERSION, ImportError, ImportSet};
 pub use state::{CallState, CapturedLog, GUEST_LOG_CAPACITY};
-pub(crate) use bindings::helmdeck as wit;
 
 use crate::caps::{self, CapsContext};
 use crate::{Error, ErrorCode};
@@ -141,11 +141,7 @@ impl PackEngine {
         }
         let mut linker: Linker<CallState> = Linker::new(&self.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| LinkError::Wasmtime(e.to_string()))?;
-        bindings::helmdeck::host::types::add_to_linker::<CallState, wasmtime::component::HasSelf<CapsContext>>(
-            &mut linker,
-            |s| &mut s.caps,
-        )
-        .map_err(|e| LinkError::Wasmtime(e.to_string()))?;
+        caps::add_always_linked(&mut linker)?;
         for cap in grants {
             caps::add_to_linker(*cap, &mut linker)?;
         }
@@ -166,7 +162,13 @@ impl PackEngine {
 
     /// Instantiate `pack` in a fresh store and run `op` under `limits`.
     /// Dropping the returned future cancels the call at the next epoch tick.
-    pub async fn invoke(&self, pack: &LinkedPack, limits: CallLimits, caps: CapsContext, op: Operation<'_>) -> Invocation {
+    pub async fn invoke(
+        &self,
+        pack: &LinkedPack,
+        limits: CallLimits,
+        caps: CapsContext,
+        op: Operation<'_>,
+    ) -> Invocation {
         let (state, stdout, stderr) = CallState::new(caps, limits.memory_bytes);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);

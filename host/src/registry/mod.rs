@@ -85,9 +85,28 @@ pub struct InstallReport {
     pub duration_ms: f64,
 }
 
+/// What changed in the registry: sent to every subscriber after the new
+/// snapshot is in place, so a subscriber that reads the snapshot on receipt
+/// sees the change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PackChange {
+    /// The installed packs were (re)loaded from the store at start.
+    Loaded,
+    /// `name` `version` was installed (or reinstalled).
+    Installed { name: String, version: String },
+    /// These versions of `name` were removed.
+    Removed { name: String, versions: Vec<String> },
+}
+
+/// How many changes a slow subscriber may fall behind before it misses some
+/// (it then gets `RecvError::Lagged` and should re-read the snapshot).
+const CHANGE_BACKLOG: usize = 64;
+
 /// Installed packs and the current snapshot.
 pub struct PackRegistry {
     current: ArcSwap<Snapshot>,
+    /// Fired after each snapshot swap (MCP's `tools/list_changed`).
+    changes: tokio::sync::broadcast::Sender<PackChange>,
     /// Serializes installs and removals; readers never take it.
     writer: tokio::sync::Mutex<()>,
     engine: Arc<PackEngine>,
@@ -106,6 +125,7 @@ impl PackRegistry {
     pub fn new(engine: Arc<PackEngine>, services: Arc<HostServices>, store: Arc<dyn Store>, files: PackFiles) -> Self {
         PackRegistry {
             current: ArcSwap::from_pointee(Snapshot::default()),
+            changes: tokio::sync::broadcast::channel(CHANGE_BACKLOG).0,
             writer: tokio::sync::Mutex::new(()),
             engine,
             services,
@@ -132,6 +152,19 @@ impl PackRegistry {
         self.current.load_full()
     }
 
+    /// Changes from now on, one message per snapshot swap. Lossy for a
+    /// subscriber more than 64 changes behind; there is no replay.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<PackChange> {
+        self.changes.subscribe()
+    }
+
+    /// Swap `next` in and tell subscribers. Sending fails only when nobody
+    /// subscribes, which is fine.
+    fn publish(&self, next: Snapshot, change: PackChange) {
+        self.current.store(Arc::new(next));
+        let _ = self.changes.send(change);
+    }
+
     /// Load every pack the store records as installed. A pack that fails
     /// (tampered component, incompatible contract) is reported in
     /// [`Snapshot::failures`] and logged; the others still load.
@@ -153,7 +186,7 @@ impl PackRegistry {
                 }
             }
         }
-        self.current.store(Arc::new(next));
+        self.publish(next, PackChange::Loaded);
         Ok(())
     }
 
@@ -202,6 +235,7 @@ impl PackRegistry {
             }),
             session: Arc::new(SessionSlot::new(self.services.sessions.clone(), "system", None)),
             services: self.services.clone(),
+            progress: Default::default(),
         };
         let describe_limits = CallLimits { timeout: limits.timeout.min(DESCRIBE_TIMEOUT), ..limits };
         let described = self.engine.invoke(&linked, describe_limits, caps, Operation::Describe).await;
@@ -322,7 +356,7 @@ impl PackRegistry {
         let versions = next.packs.entry(manifest.name.clone()).or_default();
         versions.retain(|v, _| !retired.contains(v));
         versions.insert(manifest.version.clone(), Arc::new(pack));
-        self.current.store(Arc::new(next));
+        self.publish(next, PackChange::Installed { name: report.name.clone(), version: report.version.clone() });
         Ok(report)
     }
 
@@ -394,8 +428,9 @@ impl PackRegistry {
             }
         }
         next.failures.retain(|f| !(f.name == name && f.version.parse().is_ok_and(|v| installed.contains(&v))));
-        self.current.store(Arc::new(next));
-        Ok(installed.iter().map(ToString::to_string).collect())
+        let versions: Vec<String> = installed.iter().map(ToString::to_string).collect();
+        self.publish(next, PackChange::Removed { name: name.to_owned(), versions: versions.clone() });
+        Ok(versions)
     }
 }
 
