@@ -15,8 +15,8 @@ use crate::engine::PackEngine;
 use crate::guard::{EgressGuard, Resolver, SystemResolver};
 use crate::marketplace::Marketplace;
 use crate::registry::{PackFiles, PackRegistry};
-use crate::signed_url::LinkSigner;
 use crate::sessions::{BrowserPool, LocalConfig, LocalRuntime, Sessions};
+use crate::signed_url::LinkSigner;
 use crate::store::{SqliteStore, Store};
 use crate::vault::Vault;
 use crate::{Error, Result};
@@ -60,8 +60,9 @@ impl Helmdeck {
         );
         // The vault opens first: a wrong key stops start-up before anything is written.
         let redactor = Redactor::default();
-        let vault =
-            Arc::new(Vault::open(store.clone(), config.vault_key.as_deref(), &paths.vault_key, redactor.clone()).await?);
+        let vault = Arc::new(
+            Vault::open(store.clone(), config.vault_key.as_deref(), &paths.vault_key, redactor.clone()).await?,
+        );
         let audit = AuditLog::new(store.clone(), redactor);
         let guard = Arc::new(EgressGuard::new(config.egress.clone(), resolver));
         let http = GuardedHttpClient::new(guard.clone(), config.http.clone())?;
@@ -98,7 +99,18 @@ impl Helmdeck {
         let marketplace = Marketplace::new(&paths.marketplace, registry.clone())?;
         let dispatcher = Dispatcher::new(registry.clone(), engine.clone(), services.clone());
         let shutdown = CancellationToken::new();
-        Ok(Arc::new(Helmdeck { config, store, audit, engine, services, registry, marketplace, dispatcher, tokens, shutdown }))
+        Ok(Arc::new(Helmdeck {
+            config,
+            store,
+            audit,
+            engine,
+            services,
+            registry,
+            marketplace,
+            dispatcher,
+            tokens,
+            shutdown,
+        }))
     }
 }
 

@@ -130,7 +130,9 @@ fn validate(name: &str, content_type: &str) -> Result<()> {
         token(a) && token(b.split(';').next().unwrap_or("").trim())
     });
     if !valid_type {
-        return Err(Error::invalid_input(format!("artifact `content_type` `{content_type}` is not a media type like `image/png`")));
+        return Err(Error::invalid_input(format!(
+            "artifact `content_type` `{content_type}` is not a media type like `image/png`"
+        )));
     }
     Ok(())
 }

@@ -162,12 +162,7 @@ impl TokenKeys {
             };
             Error::new(ErrorCode::AuthFailed, why)
         })?;
-        let scopes = data
-            .claims
-            .scope
-            .split_whitespace()
-            .filter_map(|s| s.parse().ok())
-            .collect();
+        let scopes = data.claims.scope.split_whitespace().filter_map(|s| s.parse().ok()).collect();
         Ok(Principal { subject: data.claims.sub, scopes })
     }
 }
@@ -235,7 +230,9 @@ mod tests {
     fn expired_tokens_are_refused_with_advice() {
         let now = unix_now();
         let claims = Claims { sub: "x".into(), scope: "admin".into(), iat: now - 100, exp: now - 1, jti: "j".into() };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&[7u8; 32])).unwrap();
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&[7u8; 32]))
+                .unwrap();
         let err = keys().verify(&token).unwrap_err();
         assert_eq!(err.code, ErrorCode::AuthFailed);
         assert!(err.message.contains("expired"));

@@ -38,7 +38,14 @@ impl CallRequest {
     /// A call of `tool` with `input` by `actor`, arriving `via`; no client
     /// name or progress follower.
     pub fn new(tool: ToolRef, input: Value, actor: impl Into<String>, via: impl Into<String>) -> Self {
-        CallRequest { tool, input, actor: actor.into(), via: via.into(), client: None, progress: ProgressSink::default() }
+        CallRequest {
+            tool,
+            input,
+            actor: actor.into(),
+            via: via.into(),
+            client: None,
+            progress: ProgressSink::default(),
+        }
     }
 }
 
@@ -194,8 +201,10 @@ impl Dispatcher {
             session: slot.clone(),
             progress: req.progress.clone(),
         };
-        let invocation =
-            self.engine.invoke(&pack.linked, pack.limits, caps, Operation::Call { tool: &tool.name, input: &input }).await;
+        let invocation = self
+            .engine
+            .invoke(&pack.linked, pack.limits, caps, Operation::Call { tool: &tool.name, input: &input })
+            .await;
         let logs = Some((invocation.stdout, invocation.stderr));
         let output = match invocation.result {
             Ok(text) => text,
@@ -203,10 +212,16 @@ impl Dispatcher {
         };
         audit.bytes_out = output.len() as u64;
         let checked = serde_json::from_str::<Value>(&output)
-            .map_err(|e| Error::new(ErrorCode::SchemaMismatch, format!("`{qualified}` returned output that is not JSON: {e}")))
+            .map_err(|e| {
+                Error::new(ErrorCode::SchemaMismatch, format!("`{qualified}` returned output that is not JSON: {e}"))
+            })
             .and_then(|value| tool.check_output(&qualified, &value).map(|()| value));
-        let completed =
-            checked.map(|output| Completed { pack: pack.manifest.name.clone(), tool: tool.name.clone(), version, output });
+        let completed = checked.map(|output| Completed {
+            pack: pack.manifest.name.clone(),
+            tool: tool.name.clone(),
+            version,
+            output,
+        });
         (completed, logs, Some(slot))
     }
 }

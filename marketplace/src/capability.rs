@@ -158,7 +158,8 @@ mod tests {
 
     #[test]
     fn host_patterns_match_exact_names_and_subdomains_only() {
-        let scope = CapabilityScope { hosts: vec!["api.example.com".into(), "*.corp.test".into()], ..Default::default() };
+        let scope =
+            CapabilityScope { hosts: vec!["api.example.com".into(), "*.corp.test".into()], ..Default::default() };
         assert!(scope.allows_host("API.example.com."));
         assert!(scope.allows_host("a.b.corp.test"));
         assert!(!scope.allows_host("corp.test"));

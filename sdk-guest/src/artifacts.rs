@@ -1,8 +1,8 @@
 //! Files for the caller (`helmdeck:host/artifacts`): screenshots, PDFs,
 //! exports. Requires the `artifacts` capability in the pack's manifest.
 
-use crate::bindings::helmdeck::host::artifacts as wit;
 use crate::ToolResult;
+use crate::bindings::helmdeck::host::artifacts as wit;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

@@ -3,8 +3,8 @@
 //! author's Rust types. Doc comments on fields become schema descriptions,
 //! which is what lets a model fill the input correctly.
 
-use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
+use schemars::generate::SchemaSettings;
 use serde::Serialize;
 
 /// What `describe` returns. Built by the `pack!` macro; authors rarely touch it.

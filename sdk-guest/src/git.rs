@@ -62,6 +62,12 @@ pub fn clone(url: &str, credential: Option<&str>, branch: Option<&str>, dir: Opt
     Ok(Cloned { path: c.path, branch: c.branch, head: c.head, remote: c.remote })
 }
 
+/// Start an empty repository at workspace-relative `path` (created when
+/// missing); returns its branch. Commit files into it with [`commit_all`].
+pub fn init(path: &str) -> ToolResult<String> {
+    wit::init(path).map_err(Into::into)
+}
+
 /// Changed files of the checkout at `path`.
 pub fn status(path: &str) -> ToolResult<Vec<FileStatus>> {
     Ok(wit::status(path)?.into_iter().map(|s| FileStatus { path: s.path, status: s.status }).collect())

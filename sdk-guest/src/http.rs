@@ -3,8 +3,8 @@
 //! request and redirect; `${vault:NAME}` placeholders are substituted by the
 //! host, so secrets never reach the pack.
 
-use crate::bindings::helmdeck::host::http as wit;
 use crate::ToolResult;
+use crate::bindings::helmdeck::host::http as wit;
 
 /// A request under construction: `Request::get(url).header("accept", "text/html").send()?`.
 #[derive(Debug, Clone)]

@@ -58,7 +58,7 @@ pub use serde_json;
 
 /// Everything a pack usually needs: `use helmdeck_sdk::prelude::*;`.
 pub mod prelude {
-    pub use crate::{artifacts, browser, exec, fs, git, http, progress, vault, PackDefinition, ToolError, ToolResult};
+    pub use crate::{PackDefinition, ToolError, ToolResult, artifacts, browser, exec, fs, git, http, progress, vault};
     pub use schemars::JsonSchema;
     pub use serde::{Deserialize, Serialize};
 }

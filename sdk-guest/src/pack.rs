@@ -1,8 +1,8 @@
 //! The `pack!` macro and the pieces it expands to.
 
 use crate::{PackDescription, ToolError};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// What `pack!` generates for a pack: its description and its dispatcher.
 /// Test helpers take a type implementing this.
@@ -43,8 +43,7 @@ where
     let input: I = serde_json::from_str(input)
         .map_err(|e| ToolError::invalid_input(format!("input does not fit the tool: {e}")))?;
     let output = f(input).into_tool_result()?;
-    serde_json::to_string(&output)
-        .map_err(|e| ToolError::internal(format!("output could not be encoded as JSON: {e}")))
+    serde_json::to_string(&output).map_err(|e| ToolError::internal(format!("output could not be encoded as JSON: {e}")))
 }
 
 /// The error for a tool name the pack does not have.

@@ -27,9 +27,8 @@ pub fn call<P: PackDefinition>(tool: &str, input: Value) -> Result<Value, ToolEr
 }
 
 fn assert_valid(schema: &Value, instance: &Value, what: &str) {
-    let validator = jsonschema::validator_for(schema)
-        .unwrap_or_else(|e| panic!("the {what} schema is not valid JSON Schema: {e}"));
-    let errors: Vec<String> =
-        validator.iter_errors(instance).map(|e| format!("{}: {e}", e.instance_path())).collect();
+    let validator =
+        jsonschema::validator_for(schema).unwrap_or_else(|e| panic!("the {what} schema is not valid JSON Schema: {e}"));
+    let errors: Vec<String> = validator.iter_errors(instance).map(|e| format!("{}: {e}", e.instance_path())).collect();
     assert!(errors.is_empty(), "{what} does not match its schema: {errors:?}");
 }

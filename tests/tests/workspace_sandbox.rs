@@ -55,6 +55,14 @@ async fn escapes_are_refused_and_runaway_commands_are_contained_and_reported() -
         .map(|e| (e["path"].as_str().unwrap(), e["kind"].as_str().unwrap()))
         .collect();
     assert_eq!(kinds, [("link", "symlink"), ("root", "symlink")], "symlinks are listed, not followed");
+    for path in ["root", "root/tmp"] {
+        let (status, refused) = server.call(&agent, "git.init", with(json!({ "path": path }))).await?;
+        assert_eq!(
+            (status, refused["error"]["code"].as_str()),
+            (403, Some("unauthorized")),
+            "git.init {path}: {refused}"
+        );
+    }
 
     let me = server.call_ok(&agent, "cmd.run", with(json!({ "shell": "id -u" }))).await?;
     let uid: u32 = me["stdout"].as_str().unwrap().trim().parse()?;
@@ -79,6 +87,46 @@ async fn escapes_are_refused_and_runaway_commands_are_contained_and_reported() -
     assert_eq!((after["exit_code"].as_i64(), after["stdout"].as_str()), (Some(0), Some("still usable\n")));
     let (status, refused) = server.call(&agent, "cmd.run", with(json!({ "program": "sh", "shell": "x" }))).await?;
     assert_eq!(status, 400, "{refused}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_repository_starts_empty_takes_a_first_commit_and_is_made_once() -> Result<()> {
+    let instance = Instance::new(&[])?;
+    let agent = instance.token("agent-ada", "packs:call")?;
+    let server = instance.serve()?;
+    let (_, session) = server.send(&agent, reqwest::Method::POST, "/api/v1/sessions", Some(&json!({}))).await?;
+    let sid = session["id"].as_str().unwrap().to_owned();
+    let with = |mut input: Value| {
+        input["_session_id"] = json!(sid);
+        input
+    };
+    let made = server.call_ok(&agent, "git.init", with(json!({ "path": "project" }))).await?;
+    assert_eq!((made["path"].as_str(), made["branch"].as_str()), (Some("project"), Some("main")), "{made}");
+    let empty = server.call_ok(&agent, "git.log", with(json!({ "path": "project" }))).await?;
+    assert_eq!(empty["commits"], json!([]), "a new repository has no history");
+    let (status, nothing) =
+        server.call(&agent, "git.commit", with(json!({ "path": "project", "message": "x" }))).await?;
+    assert_eq!((status, nothing["error"]["code"].as_str()), (400, Some("invalid_input")), "{nothing}");
+
+    server.call_ok(&agent, "fs.write", with(json!({ "path": "project/README.md", "content": "# Project\n" }))).await?;
+    let diff = server.call_ok(&agent, "git.diff", with(json!({ "path": "project" }))).await?;
+    assert_eq!(diff["files"], json!([{ "path": "README.md", "status": "untracked" }]), "{diff}");
+    assert!(diff["diff"].as_str().unwrap().contains("+# Project"), "{diff}");
+    let first = server.call_ok(&agent, "git.commit", with(json!({ "path": "project", "message": "Start" }))).await?;
+    assert!(first["commit"]["author"].as_str().unwrap().starts_with("agent-ada <"), "{first}");
+    let log = server.call_ok(&agent, "git.log", with(json!({ "path": "project" }))).await?;
+    assert_eq!(log["commits"].as_array().map(Vec::len), Some(1), "{log}");
+    assert_eq!(log["commits"][0]["id"], first["commit"]["id"]);
+    let workspace_git = server.call_ok(&agent, "cmd.run", with(json!({ "shell": "ls -a project" }))).await?;
+    assert!(
+        !workspace_git["stdout"].as_str().unwrap().contains(".git"),
+        "the git directory stays host-private: {workspace_git}"
+    );
+
+    let (status, again) = server.call(&agent, "git.init", with(json!({ "path": "project" }))).await?;
+    assert_eq!((status, again["error"]["code"].as_str()), (400, Some("invalid_input")), "{again}");
+    assert!(again["error"]["message"].as_str().unwrap().contains("already a checkout"), "{again}");
     Ok(())
 }
 

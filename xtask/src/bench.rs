@@ -25,8 +25,8 @@
 
 use crate::packs;
 use crate::workspace::{build_helmdeck, run, step};
-use helmdeck_build::{Progress, Workspace};
 use anyhow::Result;
+use helmdeck_build::{Progress, Workspace};
 use std::process::Command;
 
 /// Options passed through to the benchmark binary.

@@ -9,8 +9,8 @@
 
 use crate::packs;
 use crate::workspace::run as run_cmd;
-use helmdeck_build::Workspace;
 use anyhow::{Context, Result, bail};
+use helmdeck_build::Workspace;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::TcpListener;

@@ -5,8 +5,8 @@
 //! `tests/mcp/bench.py`; this module starts the servers around it.
 
 use crate::workspace::{run, step};
-use helmdeck_build::Workspace;
 use anyhow::{Context, Result, bail};
+use helmdeck_build::Workspace;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -11,8 +11,8 @@
 
 use crate::packs;
 use crate::workspace::step;
-use helmdeck_build::Workspace;
 use anyhow::{Context, Result, bail};
+use helmdeck_build::Workspace;
 use helmdeck_marketplace::{CatalogMeta, PackSource, SigningKey, publish};
 use std::path::{Path, PathBuf};
 

@@ -3,8 +3,8 @@
 //! Python virtualenv the MCP and signature-interoperability tests use.
 
 use crate::workspace::run;
-use helmdeck_build::Workspace;
 use anyhow::{Context, Result, bail};
+use helmdeck_build::Workspace;
 use std::process::Command;
 
 /// Debian packages the project needs at run or test time, with a shell

@@ -8,12 +8,12 @@ use crate::fixture::{self, TOOL};
 use crate::report::{Entry, Target, Unit};
 use crate::sample::sample;
 use anyhow::Result;
-use helmdeck::sessions::SessionSlot;
 use helmdeck::app::Helmdeck;
 use helmdeck::caps::{CallInfo, CapsContext};
 use helmdeck::dispatch::CallRequest;
 use helmdeck::engine::Operation;
 use helmdeck::registry::ToolRef;
+use helmdeck::sessions::SessionSlot;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -44,7 +44,8 @@ async fn invoke(app: &Arc<Helmdeck>, ctx: &Context) -> Result<Entry> {
     });
     let op = || async {
         let session = Arc::new(SessionSlot::new(app.services.sessions.clone(), "bench", None));
-        let caps = CapsContext { call: call.clone(), services: app.services.clone(), session, progress: Default::default() };
+        let caps =
+            CapsContext { call: call.clone(), services: app.services.clone(), session, progress: Default::default() };
         let operation = Operation::Call { tool, input: &input };
         Ok(app.engine.invoke(pack.linked(), pack.limits, caps, operation).await.result?)
     };

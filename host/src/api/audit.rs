@@ -2,13 +2,13 @@
 
 use super::auth::Caller;
 use super::error::ApiError;
+use crate::Error;
 use crate::app::Helmdeck;
 use crate::audit::{AuditPage, AuditQuery};
 use crate::auth::Scope;
-use crate::Error;
 use axum::Json;
-use axum::extract::{Query, State};
 use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use std::sync::Arc;
 
 /// Filters come from the query string (`?actor=..&outcome=..&limit=..&cursor=..`).

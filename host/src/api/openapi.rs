@@ -91,9 +91,7 @@ fn tool_operation(tool: &ToolView) -> Value {
 
 /// The signed link route: no bearer token, a valid `expires` + `sig` instead.
 fn shared_artifact_operation() -> Value {
-    let query = |name: &str, description: &str, ty: &str| {
-        json!({ "name": name, "in": "query", "required": true, "description": description, "schema": { "type": ty } })
-    };
+    let query = |name: &str, description: &str, ty: &str| json!({ "name": name, "in": "query", "required": true, "description": description, "schema": { "type": ty } });
     json!({
         "operationId": "downloadSharedArtifact",
         "summary": "Download an artifact through the signed, expiring link a tool result carries (`download_url`)",
@@ -121,7 +119,8 @@ fn responses(success: Value) -> Value {
     statuses.sort_unstable();
     statuses.dedup();
     for status in statuses {
-        let codes: Vec<&str> = ErrorCode::ALL.iter().filter(|c| c.http_status() == status).map(|c| c.as_str()).collect();
+        let codes: Vec<&str> =
+            ErrorCode::ALL.iter().filter(|c| c.http_status() == status).map(|c| c.as_str()).collect();
         out.insert(
             status.to_string(),
             json!({

@@ -25,10 +25,8 @@ type AppState = State<Arc<Helmdeck>>;
 pub async fn list(State(app): AppState, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::PacksRead)?;
     let snapshot = app.registry.snapshot();
-    let packs: Vec<PackView> = snapshot
-        .latest()
-        .map(|p| PackView::new(p, versions_of(&snapshot, &p.manifest.name)))
-        .collect();
+    let packs: Vec<PackView> =
+        snapshot.latest().map(|p| PackView::new(p, versions_of(&snapshot, &p.manifest.name))).collect();
     Ok(Json(json!({ "packs": packs, "failures": snapshot.failures() })))
 }
 
@@ -44,10 +42,13 @@ pub async fn get(State(app): AppState, caller: Caller, Path(name): Path<String>)
     let versions = snapshot.versions(base).ok_or_else(|| Error::not_found(format!("no pack `{base}` is installed")))?;
     let pack = match name.split_once('@') {
         Some((_, v)) => {
-            let v = semver::Version::parse(v).map_err(|e| Error::invalid_input(format!("`{v}` is not a version: {e}")))?;
+            let v =
+                semver::Version::parse(v).map_err(|e| Error::invalid_input(format!("`{v}` is not a version: {e}")))?;
             versions.get(&v).ok_or_else(|| Error::not_found(format!("pack `{base}` has no version {v}")))?
         }
-        None => versions.values().next_back().ok_or_else(|| Error::not_found(format!("no pack `{base}` is installed")))?,
+        None => {
+            versions.values().next_back().ok_or_else(|| Error::not_found(format!("no pack `{base}` is installed")))?
+        }
     };
     Ok(Json(json!(PackView::new(pack, versions_of(&snapshot, base)))))
 }
@@ -57,7 +58,13 @@ fn versions_of(snapshot: &crate::registry::Snapshot, name: &str) -> Vec<String> 
 }
 
 /// `POST /api/v1/packs/{name}`: call a tool with the body as its input.
-pub async fn call(State(app): AppState, caller: Caller, route: MatchedPath, Path(tool): Path<String>, body: Bytes) -> Response {
+pub async fn call(
+    State(app): AppState,
+    caller: Caller,
+    route: MatchedPath,
+    Path(tool): Path<String>,
+    body: Bytes,
+) -> Response {
     dispatch(app, caller, &tool, None, &body, &route).await
 }
 

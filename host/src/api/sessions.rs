@@ -3,11 +3,11 @@
 
 use super::auth::Caller;
 use super::error::{ApiError, parse_json_body};
+use crate::Error;
 use crate::app::Helmdeck;
 use crate::auth::Scope;
 use crate::sessions::SessionSpec;
 use crate::store::SessionRecord;
-use crate::Error;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -43,13 +43,21 @@ pub async fn list(State(app): AppState, caller: Caller, Query(q): Query<ListQuer
 }
 
 /// `GET /api/v1/sessions/{id}`.
-pub async fn get(State(app): AppState, caller: Caller, Path(id): Path<String>) -> Result<Json<SessionRecord>, ApiError> {
+pub async fn get(
+    State(app): AppState,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<SessionRecord>, ApiError> {
     caller.require(Scope::PacksCall)?;
     Ok(Json(app.services.sessions.get(&id, &caller.subject).await?))
 }
 
 /// `DELETE /api/v1/sessions/{id}`: close it and free what it holds.
-pub async fn delete(State(app): AppState, caller: Caller, Path(id): Path<String>) -> Result<Json<SessionRecord>, ApiError> {
+pub async fn delete(
+    State(app): AppState,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<SessionRecord>, ApiError> {
     caller.require(Scope::PacksCall)?;
     let sessions = &app.services.sessions;
     sessions.get(&id, &caller.subject).await?;

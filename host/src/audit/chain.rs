@@ -140,7 +140,9 @@ pub enum BreakReason {
 impl std::fmt::Display for BreakReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            BreakReason::HashMismatch { .. } => f.write_str("its contents no longer match its hash (the row was edited)"),
+            BreakReason::HashMismatch { .. } => {
+                f.write_str("its contents no longer match its hash (the row was edited)")
+            }
             BreakReason::BrokenLink { .. } => {
                 f.write_str("it does not link to the record before it (a record was inserted, replaced or edited)")
             }
@@ -164,10 +166,7 @@ pub fn verify_chain(store: &dyn Store) -> Result<ChainReport, StoreError> {
         for row in &rows {
             records += 1;
             if let Some(first_break) = check_link(row, expected_id, &prev_hash) {
-                return Ok(ChainReport {
-                    records,
-                    first_break: Some(first_break),
-                });
+                return Ok(ChainReport { records, first_break: Some(first_break) });
             }
             expected_id = row.id.saturating_add(1);
             prev_hash.clone_from(&row.hash);
@@ -175,10 +174,7 @@ pub fn verify_chain(store: &dyn Store) -> Result<ChainReport, StoreError> {
         match rows.last() {
             Some(last) if rows.len() == VERIFY_BATCH => after_id = Some(last.id),
             _ => {
-                return Ok(ChainReport {
-                    records,
-                    first_break: None,
-                });
+                return Ok(ChainReport { records, first_break: None });
             }
         }
     }
@@ -187,24 +183,15 @@ pub fn verify_chain(store: &dyn Store) -> Result<ChainReport, StoreError> {
 /// Check one row against what the chain so far says it must be.
 fn check_link(row: &AuditRow, expected_id: i64, prev_hash: &str) -> Option<ChainBreak> {
     if row.id > expected_id {
-        return Some(ChainBreak {
-            id: expected_id,
-            reason: BreakReason::Missing,
-        });
+        return Some(ChainBreak { id: expected_id, reason: BreakReason::Missing });
     }
     if row.prev_hash != prev_hash {
-        let reason = BreakReason::BrokenLink {
-            expected: prev_hash.to_owned(),
-            found: row.prev_hash.clone(),
-        };
+        let reason = BreakReason::BrokenLink { expected: prev_hash.to_owned(), found: row.prev_hash.clone() };
         return Some(ChainBreak { id: row.id, reason });
     }
     let computed = row.compute_hash();
     if row.hash != computed {
-        let reason = BreakReason::HashMismatch {
-            stored: row.hash.clone(),
-            computed,
-        };
+        let reason = BreakReason::HashMismatch { stored: row.hash.clone(), computed };
         return Some(ChainBreak { id: row.id, reason });
     }
     None

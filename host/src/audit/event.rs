@@ -55,9 +55,7 @@ impl Decision {
 
     /// Parse a name written by [`Decision::as_str`].
     pub fn parse(name: &str) -> Option<Decision> {
-        [Decision::Allow, Decision::Deny]
-            .into_iter()
-            .find(|d| d.as_str() == name)
+        [Decision::Allow, Decision::Deny].into_iter().find(|d| d.as_str() == name)
     }
 }
 
@@ -83,11 +81,7 @@ impl Outcome {
 
     /// Parse a wire name written by [`Outcome::as_str`].
     pub fn parse(name: &str) -> Option<Outcome> {
-        if name == "ok" {
-            Some(Outcome::Ok)
-        } else {
-            ErrorCode::parse(name).map(Outcome::Error)
-        }
+        if name == "ok" { Some(Outcome::Ok) } else { ErrorCode::parse(name).map(Outcome::Error) }
     }
 }
 

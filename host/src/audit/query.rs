@@ -54,10 +54,7 @@ impl AuditQuery {
             limit @ 1..=Self::MAX_LIMIT => Ok(limit as usize),
             other => Err(StoreError::invalid(
                 "limit",
-                format!(
-                    "{other} is out of range; ask for 1 to {} records",
-                    Self::MAX_LIMIT
-                ),
+                format!("{other} is out of range; ask for 1 to {} records", Self::MAX_LIMIT),
             )),
         }
     }
@@ -97,9 +94,6 @@ impl AuditPage {
             Some(last) if more => Some(last.id.to_string()),
             _ => None,
         };
-        AuditPage {
-            records,
-            next_cursor,
-        }
+        AuditPage { records, next_cursor }
     }
 }

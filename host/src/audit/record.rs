@@ -109,24 +109,16 @@ impl AuditRow {
     /// Decode the row into the record callers see; fails with
     /// [`StoreError::Corrupt`] naming the column a hand edit broke.
     pub fn decode(self) -> Result<AuditRecord, StoreError> {
-        let corrupt = |reason: String| StoreError::Corrupt {
-            what: "audit record",
-            key: self.id.to_string(),
-            reason,
-        };
+        let corrupt = |reason: String| StoreError::Corrupt { what: "audit record", key: self.id.to_string(), reason };
         let ts = Timestamp::from_micros(self.ts_us)
             .ok_or_else(|| corrupt(format!("ts_us {} is out of range", self.ts_us)))?;
-        let kind = AuditKind::parse(&self.kind)
-            .ok_or_else(|| corrupt(format!("kind `{}` is unknown", self.kind)))?;
+        let kind = AuditKind::parse(&self.kind).ok_or_else(|| corrupt(format!("kind `{}` is unknown", self.kind)))?;
         let decision = Decision::parse(&self.decision)
             .ok_or_else(|| corrupt(format!("decision `{}` is unknown", self.decision)))?;
-        let outcome = Outcome::parse(&self.outcome)
-            .ok_or_else(|| corrupt(format!("outcome `{}` is unknown", self.outcome)))?;
+        let outcome =
+            Outcome::parse(&self.outcome).ok_or_else(|| corrupt(format!("outcome `{}` is unknown", self.outcome)))?;
         let details = match &self.details {
-            Some(text) => Some(
-                serde_json::from_str(text)
-                    .map_err(|e| corrupt(format!("details are not JSON: {e}")))?,
-            ),
+            Some(text) => Some(serde_json::from_str(text).map_err(|e| corrupt(format!("details are not JSON: {e}")))?),
             None => None,
         };
         let event = AuditEvent {
@@ -147,12 +139,6 @@ impl AuditRow {
             bytes_out: self.bytes_out.cast_unsigned(),
             details,
         };
-        Ok(AuditRecord {
-            id: self.id,
-            ts,
-            event,
-            prev_hash: self.prev_hash,
-            hash: self.hash,
-        })
+        Ok(AuditRecord { id: self.id, ts, event, prev_hash: self.prev_hash, hash: self.hash })
     }
 }

@@ -34,21 +34,17 @@ pub const MASK: &str = "[REDACTED]";
 /// The secret-looking names of the module docs; `auth` must not be followed
 /// by `o` (`author`) unless it is `authoriz…`.
 static SECRET_NAME: LazyLock<Regex> = LazyLock::new(|| {
-    compile(
-        r"(?i)token|key|secret|passw|pwd|authoriz|auth(?:[^o]|$)|signature|session|credential|cookie|private",
-    )
+    compile(r"(?i)token|key|secret|passw|pwd|authoriz|auth(?:[^o]|$)|signature|session|credential|cookie|private")
 });
 
 /// `scheme://userinfo@`: greedy up to the last `@` of the authority, so a
 /// password with an unescaped `@` is masked whole; never across a quote, so
 /// JSON text around a URL survives.
-static USERINFO: LazyLock<Regex> =
-    LazyLock::new(|| compile(r#"(?i)\b([a-z][a-z0-9+.\-]*://)[^/?#\s"'<>]+@"#));
+static USERINFO: LazyLock<Regex> = LazyLock::new(|| compile(r#"(?i)\b([a-z][a-z0-9+.\-]*://)[^/?#\s"'<>]+@"#));
 
 /// `name=value` after `?`, `&`, `;`, whitespace or at the start; the value
 /// stops at a quote so JSON text around a URL survives.
-static PARAM: LazyLock<Regex> =
-    LazyLock::new(|| compile(r#"(^|[?&;\s])([^=&#?;\s"']+)=[^&#;\s"']*"#));
+static PARAM: LazyLock<Regex> = LazyLock::new(|| compile(r#"(^|[?&;\s])([^=&#?;\s"']+)=[^&#;\s"']*"#));
 
 /// `Bearer <credential>` / `Basic <credential>`. Case-sensitive on `Basic` so
 /// prose such as "a basic example" is left alone.
@@ -56,8 +52,7 @@ static AUTH_SCHEME: LazyLock<Regex> =
     LazyLock::new(|| compile(r"\b(Bearer|bearer|BEARER|Basic|BASIC)\s+[A-Za-z0-9\-._~+/]+=*"));
 
 /// `"name": "value"` inside JSON text (captured output, an error body).
-static JSON_PAIR: LazyLock<Regex> =
-    LazyLock::new(|| compile(r#""((?:[^"\\]|\\.)*)"(\s*:\s*)"(?:[^"\\]|\\.)*""#));
+static JSON_PAIR: LazyLock<Regex> = LazyLock::new(|| compile(r#""((?:[^"\\]|\\.)*)"(\s*:\s*)"(?:[^"\\]|\\.)*""#));
 
 fn compile(pattern: &str) -> Regex {
     Regex::new(pattern).expect("redaction patterns are constants that compile")
@@ -86,15 +81,8 @@ struct Registered {
 impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the registered values themselves.
-        let count = self
-            .inner
-            .values
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len();
-        f.debug_struct("Redactor")
-            .field("registered", &count)
-            .finish()
+        let count = self.inner.values.lock().unwrap_or_else(PoisonError::into_inner).len();
+        f.debug_struct("Redactor").field("registered", &count).finish()
     }
 }
 
@@ -111,11 +99,7 @@ impl Redactor {
         if secret.is_empty() {
             return Ok(());
         }
-        let mut values = self
-            .inner
-            .values
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut values = self.inner.values.lock().unwrap_or_else(PoisonError::into_inner);
         if values.iter().any(|v| v == secret) {
             return Ok(());
         }
@@ -123,9 +107,7 @@ impl Redactor {
         let matcher = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)
             .build(values.iter().map(String::as_str).chain([secret]))
-            .map_err(|e| {
-                crate::Error::internal(format!("cannot register a secret for redaction: {e}"))
-            })?;
+            .map_err(|e| crate::Error::internal(format!("cannot register a secret for redaction: {e}")))?;
         values.push(secret.to_owned());
         self.inner.matcher.store(Some(Arc::new(matcher)));
         Ok(())
@@ -182,13 +164,9 @@ impl Redactor {
             text = Cow::Owned(masked);
         }
         text = apply(text, &USERINFO, |c| Some(format!("{}{MASK}@", &c[1])));
-        text = apply(text, &PARAM, |c| {
-            looks_secret(&c[2]).then(|| format!("{}{}={MASK}", &c[1], &c[2]))
-        });
+        text = apply(text, &PARAM, |c| looks_secret(&c[2]).then(|| format!("{}{}={MASK}", &c[1], &c[2])));
         text = apply(text, &AUTH_SCHEME, |c| Some(format!("{} {MASK}", &c[1])));
-        apply(text, &JSON_PAIR, |c| {
-            looks_secret(&c[1]).then(|| format!("\"{}\"{}\"{MASK}\"", &c[1], &c[2]))
-        })
+        apply(text, &JSON_PAIR, |c| looks_secret(&c[1]).then(|| format!("\"{}\"{}\"{MASK}\"", &c[1], &c[2])))
     }
 
     fn redact_json(&self, value: &mut Value) {
@@ -197,8 +175,7 @@ impl Redactor {
             Value::Array(items) => items.iter_mut().for_each(|item| self.redact_json(item)),
             Value::Object(map) => {
                 for (key, item) in map.iter_mut() {
-                    let maskable =
-                        matches!(item, Value::String(_) | Value::Array(_) | Value::Object(_));
+                    let maskable = matches!(item, Value::String(_) | Value::Array(_) | Value::Object(_));
                     if maskable && looks_secret(key) {
                         *item = Value::String(MASK.to_owned());
                     } else {

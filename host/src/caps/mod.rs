@@ -160,11 +160,15 @@ pub(crate) fn add_to_linker(cap: Capability, linker: &mut Linker<CallState>) -> 
         Capability::Artifacts => {
             wit::host::artifacts::add_to_linker::<CallState, HasSelf<CapsContext>>(linker, |s| &mut s.caps)
         }
-        Capability::Browser => wit::host::browser::add_to_linker::<CallState, browser::BrowserData>(linker, browser::view),
+        Capability::Browser => {
+            wit::host::browser::add_to_linker::<CallState, browser::BrowserData>(linker, browser::view)
+        }
         Capability::Fs => wit::host::fs::add_to_linker::<CallState, HasSelf<CapsContext>>(linker, |s| &mut s.caps),
         Capability::Exec => wit::host::exec::add_to_linker::<CallState, HasSelf<CapsContext>>(linker, |s| &mut s.caps),
         Capability::Git => wit::host::git::add_to_linker::<CallState, HasSelf<CapsContext>>(linker, |s| &mut s.caps),
-        Capability::Vault => wit::host::vault::add_to_linker::<CallState, HasSelf<CapsContext>>(linker, |s| &mut s.caps),
+        Capability::Vault => {
+            wit::host::vault::add_to_linker::<CallState, HasSelf<CapsContext>>(linker, |s| &mut s.caps)
+        }
         other => return Err(LinkError::Unavailable(other)),
     };
     linked.map_err(|e| LinkError::Wasmtime(e.to_string()))

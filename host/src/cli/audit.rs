@@ -49,9 +49,8 @@ pub async fn run(config: Config, cmd: AuditCommand) -> Result<ExitCode> {
     if !path.exists() {
         return Err(Error::not_found(format!("no database at `{}`; is --data-dir right?", path.display())));
     }
-    let store: Arc<dyn Store> = Arc::new(
-        tokio::task::spawn_blocking(move || SqliteStore::open(&path)).await.map_err(Error::from)??,
-    );
+    let store: Arc<dyn Store> =
+        Arc::new(tokio::task::spawn_blocking(move || SqliteStore::open(&path)).await.map_err(Error::from)??);
     let log = AuditLog::new(store, Redactor::default());
     match cmd {
         AuditCommand::Verify => verify(&log).await,
@@ -128,4 +127,3 @@ fn print_record(r: &AuditRecord, as_json: bool) {
         e.target.as_deref().unwrap_or("")
     );
 }
-

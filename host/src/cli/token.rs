@@ -1,9 +1,9 @@
 //! `helmdeck token issue`: mint a bearer token from the data directory's
 //! secret. Prints only the token on stdout, so scripts can capture it.
 
+use crate::Result;
 use crate::auth::{Scope, TokenKeys};
 use crate::config::Config;
-use crate::Result;
 use clap::{Args, Subcommand};
 use std::collections::BTreeSet;
 use std::process::ExitCode;

@@ -227,7 +227,8 @@ impl Failure {
             Failure::Instantiate(e) => Error::internal(format!("the pack could not be instantiated: {e:#}")),
             Failure::Trap(e) => {
                 let last_words = stderr.text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-                let trap = e.downcast_ref::<wasmtime::Trap>().map(|t| t.to_string()).unwrap_or_else(|| format!("{e:#}"));
+                let trap =
+                    e.downcast_ref::<wasmtime::Trap>().map(|t| t.to_string()).unwrap_or_else(|| format!("{e:#}"));
                 let mut message = format!("the pack crashed: {trap}");
                 if !last_words.is_empty() {
                     message.push_str(&format!(" (its last output: {last_words})"));

@@ -150,7 +150,6 @@ impl AsyncWrite for GuestLog {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,10 +41,7 @@ pub struct DnsPin<'a> {
 impl GuardedDns {
     /// DNS that vets every unpinned name with `guard`.
     pub fn new(guard: Arc<EgressGuard>) -> Self {
-        GuardedDns {
-            guard,
-            pins: Mutex::new(HashMap::new()),
-        }
+        GuardedDns { guard, pins: Mutex::new(HashMap::new()) }
     }
 
     /// Answer lookups of `target`'s host with its vetted addresses until the
@@ -54,10 +51,7 @@ impl GuardedDns {
         let host = target.host().to_owned();
         let addrs: Vec<SocketAddr> = target.socket_addrs().collect();
         let mut pins = self.lock();
-        let pinned = pins.entry(host.clone()).or_insert(Pinned {
-            addrs: Vec::new(),
-            holders: 0,
-        });
+        let pinned = pins.entry(host.clone()).or_insert(Pinned { addrs: Vec::new(), holders: 0 });
         pinned.addrs = addrs;
         pinned.holders += 1;
         DnsPin { dns: self, host }

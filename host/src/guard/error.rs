@@ -50,10 +50,7 @@ impl GuardError {
     /// True when policy refused the destination, as opposed to the request
     /// being malformed or DNS failing; audit records use it as the decision.
     pub fn is_denial(&self) -> bool {
-        matches!(
-            self,
-            GuardError::Denied { .. } | GuardError::UnsupportedScheme { .. }
-        )
+        matches!(self, GuardError::Denied { .. } | GuardError::UnsupportedScheme { .. })
     }
 }
 
@@ -93,11 +90,7 @@ impl fmt::Display for DeniedMessage<'_> {
         write!(f, "egress to `{}` denied: ", self.host)?;
         match (literal, self.refused) {
             (true, [(_, why), ..]) => {
-                let article = if why.as_str().starts_with(['a', 'e', 'i', 'o', 'u']) {
-                    "an"
-                } else {
-                    "a"
-                };
+                let article = if why.as_str().starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
                 write!(f, "it is {article} {why} address")?;
             }
             (_, refused) => {
@@ -111,9 +104,6 @@ impl fmt::Display for DeniedMessage<'_> {
                 }
             }
         }
-        write!(
-            f,
-            "; add `{entry}` to {ALLOWLIST_ENV} if it is meant to be reachable"
-        )
+        write!(f, "; add `{entry}` to {ALLOWLIST_ENV} if it is meant to be reachable")
     }
 }

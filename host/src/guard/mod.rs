@@ -116,9 +116,7 @@ pub struct EgressGuard {
 
 impl fmt::Debug for EgressGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EgressGuard")
-            .field("policy", &self.policy)
-            .finish_non_exhaustive()
+        f.debug_struct("EgressGuard").field("policy", &self.policy).finish_non_exhaustive()
     }
 }
 
@@ -135,14 +133,10 @@ impl EgressGuard {
     /// resolved and each address judged. Waits for DNS; does not connect.
     pub async fn vet(&self, url: &Url) -> Result<VettedTarget, GuardError> {
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(GuardError::UnsupportedScheme {
-                scheme: url.scheme().to_owned(),
-            });
+            return Err(GuardError::UnsupportedScheme { scheme: url.scheme().to_owned() });
         }
         let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
-            return Err(GuardError::InvalidHost {
-                host: url.host_str().unwrap_or_default().to_owned(),
-            });
+            return Err(GuardError::InvalidHost { host: url.host_str().unwrap_or_default().to_owned() });
         };
         self.vet_host(host, port).await
     }
@@ -151,9 +145,7 @@ impl EgressGuard {
     /// host:port`, a git remote). `host` is spelled as in a URL authority:
     /// a name, an IPv4 address, or an IPv6 address in brackets.
     pub async fn vet_host(&self, host: &str, port: u16) -> Result<VettedTarget, GuardError> {
-        let parsed = Host::parse(host).map_err(|_| GuardError::InvalidHost {
-            host: host.to_owned(),
-        })?;
+        let parsed = Host::parse(host).map_err(|_| GuardError::InvalidHost { host: host.to_owned() })?;
         let (addrs, name_entry) = match &parsed {
             Host::Ipv4(ip) => (vec![IpAddr::V4(*ip)], None),
             Host::Ipv6(ip) => (vec![IpAddr::V6(*ip)], None),
@@ -168,17 +160,9 @@ impl EgressGuard {
             }
         }
         if passed.is_empty() {
-            return Err(GuardError::Denied {
-                host,
-                refused: dropped,
-            });
+            return Err(GuardError::Denied { host, refused: dropped });
         }
-        Ok(VettedTarget {
-            host,
-            port,
-            passed,
-            dropped,
-        })
+        Ok(VettedTarget { host, port, passed, dropped })
     }
 
     /// Public addresses pass; a refused one passes only if the allowlist
@@ -199,20 +183,10 @@ impl EgressGuard {
     async fn resolve(&self, name: &str) -> Result<Vec<IpAddr>, GuardError> {
         let canonical = canonical_name(name);
         if canonical == "localhost" || canonical.ends_with(".localhost") {
-            return Ok(vec![
-                IpAddr::V4(Ipv4Addr::LOCALHOST),
-                IpAddr::V6(Ipv6Addr::LOCALHOST),
-            ]);
+            return Ok(vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)]);
         }
-        let failed = |reason: String| GuardError::Resolve {
-            host: name.to_owned(),
-            reason,
-        };
-        let found = self
-            .resolver
-            .lookup(name)
-            .await
-            .map_err(|e| failed(e.to_string()))?;
+        let failed = |reason: String| GuardError::Resolve { host: name.to_owned(), reason };
+        let found = self.resolver.lookup(name).await.map_err(|e| failed(e.to_string()))?;
         let mut addrs: Vec<IpAddr> = Vec::with_capacity(found.len());
         for ip in found {
             if !addrs.contains(&ip) {

@@ -85,9 +85,9 @@ impl EgressPolicy {
         let name = canonical_name(name);
         self.entries.iter().find(|entry| match entry {
             AllowEntry::Host(host) => *host == name,
-            AllowEntry::Subdomains(suffix) => name
-                .strip_suffix(suffix.as_str())
-                .is_some_and(|label| label.len() > 1 && label.ends_with('.')),
+            AllowEntry::Subdomains(suffix) => {
+                name.strip_suffix(suffix.as_str()).is_some_and(|label| label.len() > 1 && label.ends_with('.'))
+            }
             AllowEntry::Addr(_) | AllowEntry::Net(_) => false,
         })
     }
@@ -119,10 +119,7 @@ pub(crate) fn canonical_name(name: &str) -> String {
 }
 
 fn parse_entry(entry: &str) -> Result<AllowEntry, PolicyError> {
-    let bad = |why: &str| PolicyError {
-        entry: entry.to_owned(),
-        why: why.to_owned(),
-    };
+    let bad = |why: &str| PolicyError { entry: entry.to_owned(), why: why.to_owned() };
     if entry.contains("://") {
         return Err(bad("a URL; write just its host name"));
     }
@@ -130,17 +127,12 @@ fn parse_entry(entry: &str) -> Result<AllowEntry, PolicyError> {
         let net: IpNet = entry.parse().map_err(|_| bad("not a valid CIDR"))?;
         return Ok(AllowEntry::Net(net.trunc()));
     }
-    let unbracketed = entry
-        .strip_prefix('[')
-        .and_then(|e| e.strip_suffix(']'))
-        .unwrap_or(entry);
+    let unbracketed = entry.strip_prefix('[').and_then(|e| e.strip_suffix(']')).unwrap_or(entry);
     if let Ok(ip) = unbracketed.parse::<IpAddr>() {
         return Ok(AllowEntry::Addr(ip));
     }
     match entry.strip_prefix("*.") {
-        Some(suffix) => parse_host_name(suffix)
-            .map(AllowEntry::Subdomains)
-            .map_err(bad),
+        Some(suffix) => parse_host_name(suffix).map(AllowEntry::Subdomains).map_err(bad),
         None => parse_host_name(entry).map(AllowEntry::Host).map_err(bad),
     }
 }
@@ -156,9 +148,7 @@ fn parse_host_name(name: &str) -> Result<String, &'static str> {
     let label_ok = |label: &str| {
         !label.is_empty()
             && label.len() <= 63
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
     if domain.len() > 253 || !domain.split('.').all(label_ok) {
         return Err("a host name is dot-separated labels of letters, digits, `-` and `_`");
@@ -176,21 +166,9 @@ mod tests {
 
     #[test]
     fn entries_are_split_on_commas_and_whitespace_and_normalised() {
-        let policy = parse(
-            " API.Internal., *.Corp.Example ,10.0.0.7\n\t10.1.0.9/16,, [fd00::1] fd00:1::/32 ",
-        );
+        let policy = parse(" API.Internal., *.Corp.Example ,10.0.0.7\n\t10.1.0.9/16,, [fd00::1] fd00:1::/32 ");
         let written: Vec<String> = policy.entries().iter().map(ToString::to_string).collect();
-        assert_eq!(
-            written,
-            [
-                "api.internal",
-                "*.corp.example",
-                "10.0.0.7",
-                "10.1.0.0/16",
-                "fd00::1",
-                "fd00:1::/32"
-            ]
-        );
+        assert_eq!(written, ["api.internal", "*.corp.example", "10.0.0.7", "10.1.0.0/16", "fd00::1", "fd00:1::/32"]);
     }
 
     #[test]
@@ -257,10 +235,7 @@ mod tests {
     #[test]
     fn unicode_names_are_stored_as_punycode_like_urls_spell_them() {
         let policy = parse("bücher.example");
-        assert_eq!(
-            policy.entries(),
-            [AllowEntry::Host("xn--bcher-kva.example".into())]
-        );
+        assert_eq!(policy.entries(), [AllowEntry::Host("xn--bcher-kva.example".into())]);
         let url = url::Url::parse("http://BÜCHER.example/").unwrap();
         assert!(policy.entry_for_name(url.host_str().unwrap()).is_some());
     }

@@ -81,10 +81,7 @@ const fn v6(segments: [u16; 8], prefix: u8) -> Ipv6Net {
 
 /// Metadata endpoints sit inside wider refused ranges; they are listed first
 /// so the message names them precisely.
-const V4_METADATA: [Ipv4Addr; 2] = [
-    Ipv4Addr::new(169, 254, 169, 254),
-    Ipv4Addr::new(100, 100, 100, 200),
-];
+const V4_METADATA: [Ipv4Addr; 2] = [Ipv4Addr::new(169, 254, 169, 254), Ipv4Addr::new(100, 100, 100, 200)];
 const V6_METADATA: [Ipv6Addr; 1] = [Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)];
 
 /// First match wins: narrower classes come before the ranges that contain them.
@@ -112,15 +109,9 @@ const V6_REFUSED: [(Ipv6Net, Refusal); 11] = [
     (v6([0, 0, 0, 0, 0, 0, 0, 1], 128), Refusal::Loopback),
     (v6([0x64, 0xff9b, 1, 0, 0, 0, 0, 0], 48), Refusal::Reserved),
     (v6([0x100, 0, 0, 0, 0, 0, 0, 0], 64), Refusal::Reserved),
-    (
-        v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32),
-        Refusal::Documentation,
-    ),
+    (v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32), Refusal::Documentation),
     (v6([0x2001, 0, 0, 0, 0, 0, 0, 0], 23), Refusal::Reserved),
-    (
-        v6([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20),
-        Refusal::Documentation,
-    ),
+    (v6([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20), Refusal::Documentation),
     (v6([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7), Refusal::Private),
     (v6([0xfec0, 0, 0, 0, 0, 0, 0, 0], 10), Refusal::SiteLocal),
     (v6([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10), Refusal::LinkLocal),
@@ -153,10 +144,7 @@ fn refusal_v4(ip: Ipv4Addr) -> Option<Refusal> {
     if V4_METADATA.contains(&ip) {
         return Some(Refusal::CloudMetadata);
     }
-    V4_REFUSED
-        .iter()
-        .find(|(net, _)| net.contains(&ip))
-        .map(|&(_, why)| why)
+    V4_REFUSED.iter().find(|(net, _)| net.contains(&ip)).map(|&(_, why)| why)
 }
 
 /// Why the IPv6 address `ip` is refused, or `None` when it is public. Forms
@@ -269,13 +257,7 @@ mod tests {
 
     #[test]
     fn ordinary_public_addresses_pass() {
-        assert_public(&[
-            "1.1.1.1",
-            "8.8.8.8",
-            "93.184.216.34",
-            "2606:4700:4700::1111",
-            "2a00:1450:4001:80b::200e",
-        ]);
+        assert_public(&["1.1.1.1", "8.8.8.8", "93.184.216.34", "2606:4700:4700::1111", "2a00:1450:4001:80b::200e"]);
     }
 
     #[test]

@@ -63,8 +63,7 @@ impl StaticResolver {
     /// Map `name` (case-insensitive, trailing dot ignored) to `addrs`,
     /// replacing any earlier mapping of the same name.
     pub fn with(mut self, name: &str, addrs: impl IntoIterator<Item = IpAddr>) -> Self {
-        self.names
-            .insert(canonical_name(name), addrs.into_iter().collect());
+        self.names.insert(canonical_name(name), addrs.into_iter().collect());
         self
     }
 }
@@ -75,12 +74,7 @@ impl Resolver for StaticResolver {
             .names
             .get(&canonical_name(name))
             .cloned()
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::NotFound,
-                    "name not known to the static resolver",
-                )
-            });
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "name not known to the static resolver"));
         Box::pin(std::future::ready(found))
     }
 }

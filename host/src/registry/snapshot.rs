@@ -63,7 +63,11 @@ impl Snapshot {
         };
         let Some(pack) = pack else {
             let available: Vec<String> = versions.keys().map(ToString::to_string).collect();
-            return Err(Error::not_found(format!("`{tool}` is not installed; `{}` has versions {}", tool.pack, available.join(", "))));
+            return Err(Error::not_found(format!(
+                "`{tool}` is not installed; `{}` has versions {}",
+                tool.pack,
+                available.join(", ")
+            )));
         };
         match pack.tools.iter().position(|t| t.name == tool.tool) {
             Some(index) => Ok((pack.clone(), index)),

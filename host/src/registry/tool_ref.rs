@@ -29,17 +29,23 @@ impl ToolRef {
         let (name, version) = match text.split_once('@') {
             Some((name, v)) => {
                 let version = semver::Version::parse(v).map_err(|e| {
-                    Error::invalid_input(format!("`{text}`: `{v}` is not a semantic version ({e}); write e.g. `{name}@1.2.0`"))
+                    Error::invalid_input(format!(
+                        "`{text}`: `{v}` is not a semantic version ({e}); write e.g. `{name}@1.2.0`"
+                    ))
                 })?;
                 (name, VersionSelector::Exact(version))
             }
             None => (text, VersionSelector::Latest),
         };
         let Some((pack, tool)) = name.split_once('.') else {
-            return Err(Error::invalid_input(format!("`{text}` is not a tool name; tools are named `pack.tool`, e.g. `http.fetch`")));
+            return Err(Error::invalid_input(format!(
+                "`{text}` is not a tool name; tools are named `pack.tool`, e.g. `http.fetch`"
+            )));
         };
         if pack.is_empty() || tool.is_empty() || tool.contains('.') {
-            return Err(Error::invalid_input(format!("`{text}` is not a tool name; tools are named `pack.tool`, e.g. `http.fetch`")));
+            return Err(Error::invalid_input(format!(
+                "`{text}` is not a tool name; tools are named `pack.tool`, e.g. `http.fetch`"
+            )));
         }
         Ok(ToolRef { pack: pack.to_owned(), tool: tool.to_owned(), version })
     }
@@ -79,7 +85,9 @@ pub fn mcp_name(pack: &str, tool: &str) -> String {
 /// `^[a-z][a-z0-9_]{0,63}$`: what a pack may call a tool.
 pub fn is_tool_name(name: &str) -> bool {
     let mut chars = name.chars();
-    matches!(chars.next(), Some('a'..='z')) && name.len() <= 64 && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
+    matches!(chars.next(), Some('a'..='z'))
+        && name.len() <= 64
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
 }
 
 #[cfg(test)]

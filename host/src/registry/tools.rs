@@ -44,7 +44,8 @@ struct ToolSpec {
 /// and version. Every problem is `invalid_input` naming the tool and field.
 pub fn parse_description(json: &str, pack: &str, version: &semver::Version) -> Result<Vec<Tool>> {
     let bad = |msg: String| Error::invalid_input(format!("pack `{pack}` describes itself wrongly: {msg}"));
-    let d: Description = serde_json::from_str(json).map_err(|e| bad(format!("describe() did not return the expected JSON: {e}")))?;
+    let d: Description =
+        serde_json::from_str(json).map_err(|e| bad(format!("describe() did not return the expected JSON: {e}")))?;
     if d.name != pack {
         return Err(bad(format!("it calls itself `{}` but its manifest says `{pack}`", d.name)));
     }
@@ -66,10 +67,14 @@ pub fn parse_description(json: &str, pack: &str, version: &semver::Version) -> R
             return Err(bad(format!("tool `{}` is declared twice", spec.name)));
         }
         if spec.input_schema.get("type") != Some(&Value::String("object".into())) {
-            return Err(bad(format!("the input schema of `{}` must be a JSON object schema (`\"type\": \"object\"`)", spec.name)));
+            return Err(bad(format!(
+                "the input schema of `{}` must be a JSON object schema (`\"type\": \"object\"`)",
+                spec.name
+            )));
         }
         let compile = |schema: &Value, which: &str| {
-            jsonschema::validator_for(schema).map_err(|e| bad(format!("the {which} schema of `{}` is not valid JSON Schema: {e}", spec.name)))
+            jsonschema::validator_for(schema)
+                .map_err(|e| bad(format!("the {which} schema of `{}` is not valid JSON Schema: {e}", spec.name)))
         };
         tools.push(Tool {
             input: compile(&spec.input_schema, "input")?,
@@ -98,8 +103,11 @@ impl Tool {
         if violations.is_empty() {
             return Ok(());
         }
-        Err(Error::new(ErrorCode::InvalidInput, format!("input for `{qualified}` does not match its schema: {}", summary(&violations)))
-            .with_details(serde_json::json!({ "violations": violations })))
+        Err(Error::new(
+            ErrorCode::InvalidInput,
+            format!("input for `{qualified}` does not match its schema: {}", summary(&violations)),
+        )
+        .with_details(serde_json::json!({ "violations": violations })))
     }
 
     /// Check a pack's output; `schema_mismatch` with the violations and the
@@ -153,10 +161,20 @@ mod tests {
     #[test]
     fn input_violations_carry_json_pointers() {
         let schema = object(json!({"url": {"type": "string"}, "n": {"type": "integer", "maximum": 3}}), json!(["url"]));
-        let tools = parse_description(&describe(json!([{"name": "go", "input_schema": schema, "output_schema": {}}])), "t", &v1()).unwrap();
+        let tools = parse_description(
+            &describe(json!([{"name": "go", "input_schema": schema, "output_schema": {}}])),
+            "t",
+            &v1(),
+        )
+        .unwrap();
         let err = tools[0].check_input("t.go", &json!({"n": 9})).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidInput);
-        let pointers: Vec<String> = err.details.unwrap()["violations"].as_array().unwrap().iter().map(|v| v["pointer"].as_str().unwrap().to_owned()).collect();
+        let pointers: Vec<String> = err.details.unwrap()["violations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["pointer"].as_str().unwrap().to_owned())
+            .collect();
         assert!(pointers.contains(&"/n".to_owned()) && pointers.contains(&String::new()), "{pointers:?}");
         assert!(tools[0].check_input("t.go", &json!({"url": "x"})).is_ok());
     }
@@ -164,7 +182,12 @@ mod tests {
     #[test]
     fn output_violations_are_schema_mismatch_with_the_output() {
         let out = object(json!({"n": {"type": "integer"}}), json!(["n"]));
-        let tools = parse_description(&describe(json!([{"name": "go", "input_schema": {"type": "object"}, "output_schema": out}])), "t", &v1()).unwrap();
+        let tools = parse_description(
+            &describe(json!([{"name": "go", "input_schema": {"type": "object"}, "output_schema": out}])),
+            "t",
+            &v1(),
+        )
+        .unwrap();
         let err = tools[0].check_output("t.go", &json!({"n": "x"})).unwrap_err();
         assert_eq!(err.code, ErrorCode::SchemaMismatch);
         assert_eq!(err.details.unwrap()["output"], json!({"n": "x"}));
@@ -173,13 +196,23 @@ mod tests {
     #[test]
     fn descriptions_that_disagree_with_the_manifest_are_refused() {
         let ok_tool = json!([{"name": "go", "input_schema": {"type": "object"}, "output_schema": {}}]);
-        assert!(parse_description(&describe(ok_tool.clone()), "other", &v1()).unwrap_err().message.contains("calls itself"));
-        assert!(parse_description(&describe(ok_tool), "t", &semver::Version::new(2, 0, 0)).unwrap_err().message.contains("version"));
+        assert!(
+            parse_description(&describe(ok_tool.clone()), "other", &v1()).unwrap_err().message.contains("calls itself")
+        );
+        assert!(
+            parse_description(&describe(ok_tool), "t", &semver::Version::new(2, 0, 0))
+                .unwrap_err()
+                .message
+                .contains("version")
+        );
         let cases = [
             (json!([]), "no tools"),
             (json!([{"name": "Go", "input_schema": {"type": "object"}, "output_schema": {}}]), "snake_case"),
             (json!([{"name": "go", "input_schema": {"type": "string"}, "output_schema": {}}]), "object schema"),
-            (json!([{"name": "go", "input_schema": {"type": "object"}, "output_schema": {"type": 7}}]), "output schema"),
+            (
+                json!([{"name": "go", "input_schema": {"type": "object"}, "output_schema": {"type": 7}}]),
+                "output schema",
+            ),
         ];
         for (tools, expected) in cases {
             let err = parse_description(&describe(tools), "t", &v1()).unwrap_err();

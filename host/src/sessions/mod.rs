@@ -171,8 +171,7 @@ impl Sessions {
 
     /// Close every session past its lifetime; returns how many.
     pub async fn expire(&self) -> Result<usize> {
-        let expired: Vec<String> =
-            self.lock().values().filter(|s| s.is_expired()).map(|s| s.id.clone()).collect();
+        let expired: Vec<String> = self.lock().values().filter(|s| s.is_expired()).map(|s| s.id.clone()).collect();
         for id in &expired {
             self.close(id, "expired").await?;
         }

@@ -50,7 +50,10 @@ impl SessionSpec {
         if let Some(t) = self.timeout_secs
             && (t == 0 || t > MAX_TIMEOUT.as_secs())
         {
-            return Err(Error::invalid_input(format!("`timeout_secs` must be 1 to {}, got {t}", MAX_TIMEOUT.as_secs())));
+            return Err(Error::invalid_input(format!(
+                "`timeout_secs` must be 1 to {}, got {t}",
+                MAX_TIMEOUT.as_secs()
+            )));
         }
         if self.max_tasks == Some(0) {
             return Err(Error::invalid_input("`max_tasks` must be at least 1"));

@@ -55,7 +55,10 @@ async fn expired_sessions_are_closed_by_the_watchdog_pass() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(s.expire().await.unwrap(), 1);
     assert_eq!(s.get(&session.id, "ada").await.unwrap().close_reason.as_deref(), Some("expired"));
-    assert_eq!(s.list("ada", false).await.unwrap().iter().map(|r| r.id.clone()).collect::<Vec<_>>(), vec![keep.id.clone()]);
+    assert_eq!(
+        s.list("ada", false).await.unwrap().iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+        vec![keep.id.clone()]
+    );
 }
 
 #[tokio::test]

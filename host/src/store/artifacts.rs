@@ -33,10 +33,7 @@ impl ArtifactMeta {
     /// this before writing.
     pub(crate) fn validate(&self) -> Result<(), StoreError> {
         if self.id.is_empty() {
-            return Err(StoreError::invalid(
-                "id",
-                "an artifact needs a non-empty id",
-            ));
+            return Err(StoreError::invalid("id", "an artifact needs a non-empty id"));
         }
         check_sha256_hex("sha256", &self.sha256)
     }

@@ -68,23 +68,12 @@ pub enum StoreError {
 impl StoreError {
     /// A [`StoreError::Invalid`] for `field`.
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> StoreError {
-        StoreError::Invalid {
-            field,
-            reason: reason.into(),
-        }
+        StoreError::Invalid { field, reason: reason.into() }
     }
 
     /// A [`StoreError::Corrupt`] for the `what` row keyed `key`.
-    pub(crate) fn corrupt(
-        what: &'static str,
-        key: impl ToString,
-        reason: impl Into<String>,
-    ) -> StoreError {
-        StoreError::Corrupt {
-            what,
-            key: key.to_string(),
-            reason: reason.into(),
-        }
+    pub(crate) fn corrupt(what: &'static str, key: impl ToString, reason: impl Into<String>) -> StoreError {
+        StoreError::Corrupt { what, key: key.to_string(), reason: reason.into() }
     }
 }
 

@@ -53,11 +53,7 @@ pub trait Store: Send + Sync {
     /// when `None`), in id order: the chain walk of
     /// [`crate::audit::verify_chain`]. Rows are returned raw, undecoded, so
     /// verification sees exactly what is on disk.
-    fn read_audit_chain(
-        &self,
-        after_id: Option<i64>,
-        limit: usize,
-    ) -> Result<Vec<AuditRow>, StoreError>;
+    fn read_audit_chain(&self, after_id: Option<i64>, limit: usize) -> Result<Vec<AuditRow>, StoreError>;
 
     /// Record `pack` as installed, replacing the entry with the same name and
     /// version. Fails with [`StoreError::Invalid`] when the version is not
@@ -129,7 +125,6 @@ where
 {
     let store = Arc::clone(store);
     let joined = tokio::task::spawn_blocking(move || op(store.as_ref())).await;
-    let result = joined
-        .map_err(|e| crate::Error::internal(format!("a storage task did not finish: {e}")))?;
+    let result = joined.map_err(|e| crate::Error::internal(format!("a storage task did not finish: {e}")))?;
     result.map_err(crate::Error::from)
 }

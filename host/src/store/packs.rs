@@ -32,13 +32,7 @@ impl InstalledPack {
             return Err(StoreError::invalid("name", "a pack needs a non-empty name"));
         }
         semver::Version::parse(&self.version).map_err(|e| {
-            StoreError::invalid(
-                "version",
-                format!(
-                    "`{}` is not a semver version such as 1.2.0: {e}",
-                    self.version
-                ),
-            )
+            StoreError::invalid("version", format!("`{}` is not a semver version such as 1.2.0: {e}", self.version))
         })?;
         check_sha256_hex("digest", &self.digest)
     }
@@ -53,16 +47,6 @@ impl InstalledPack {
 /// Check that `value` is 64 lowercase hex digits, the form every digest in
 /// the store takes so equal contents compare equal as text.
 pub(crate) fn check_sha256_hex(field: &'static str, value: &str) -> Result<(), StoreError> {
-    let well_formed = value.len() == 64
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    if well_formed {
-        Ok(())
-    } else {
-        Err(StoreError::invalid(
-            field,
-            "expected 64 lowercase hex digits (a SHA-256)",
-        ))
-    }
+    let well_formed = value.len() == 64 && value.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if well_formed { Ok(()) } else { Err(StoreError::invalid(field, "expected 64 lowercase hex digits (a SHA-256)")) }
 }

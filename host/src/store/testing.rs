@@ -45,16 +45,8 @@ pub(crate) fn sample_event(n: u64) -> AuditEvent {
         digest: Some("ab".repeat(32)),
         capability: Some("http".to_owned()),
         target: Some(format!("https://example.com/item/{n}")),
-        decision: if n % 5 == 4 {
-            Decision::Deny
-        } else {
-            Decision::Allow
-        },
-        outcome: if n % 5 == 4 {
-            Outcome::Error(ErrorCode::EgressDenied)
-        } else {
-            Outcome::Ok
-        },
+        decision: if n % 5 == 4 { Decision::Deny } else { Decision::Allow },
+        outcome: if n % 5 == 4 { Outcome::Error(ErrorCode::EgressDenied) } else { Outcome::Ok },
         duration_us: 100 + n,
         bytes_in: n,
         bytes_out: 2 * n,

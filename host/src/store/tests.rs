@@ -36,16 +36,11 @@ fn schema_objects(db: &TempDb) -> Vec<String> {
     let mut stmt = conn
         .prepare("SELECT type || ' ' || name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY 1")
         .unwrap();
-    stmt.query_map([], |row| row.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+    stmt.query_map([], |row| row.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
 }
 
 fn user_version(db: &TempDb) -> i64 {
-    db.raw()
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .unwrap()
+    db.raw().pragma_query_value(None, "user_version", |row| row.get(0)).unwrap()
 }
 
 #[test]
@@ -64,32 +59,18 @@ fn migrations_build_the_schema_on_an_empty_file_and_reopening_changes_nothing() 
         "trigger audit_log_append_only",
         "index audit_log_call_id",
     ] {
-        assert!(
-            objects.iter().any(|o| o == expected),
-            "missing {expected} in {objects:?}"
-        );
+        assert!(objects.iter().any(|o| o == expected), "missing {expected} in {objects:?}");
     }
     assert_eq!(user_version(&db), SqliteStore::schema_version());
-    let mode: String = db
-        .raw()
-        .pragma_query_value(None, "journal_mode", |row| row.get(0))
-        .unwrap();
+    let mode: String = db.raw().pragma_query_value(None, "journal_mode", |row| row.get(0)).unwrap();
     assert_eq!(mode, "wal");
 
     drop(store);
     for _ in 0..2 {
         let reopened = db.open();
-        assert_eq!(
-            reopened.list_packs().unwrap().len(),
-            1,
-            "data survives a reopen"
-        );
+        assert_eq!(reopened.list_packs().unwrap().len(), 1, "data survives a reopen");
     }
-    assert_eq!(
-        schema_objects(&db),
-        objects,
-        "reopening must not change the schema"
-    );
+    assert_eq!(schema_objects(&db), objects, "reopening must not change the schema");
     assert_eq!(user_version(&db), SqliteStore::schema_version());
 }
 
@@ -98,31 +79,20 @@ fn a_database_written_by_a_newer_helmdeck_is_refused_with_its_version() {
     let db = TempDb::new();
     drop(db.open());
     db.raw().pragma_update(None, "user_version", 99).unwrap();
-    let Err(err) = SqliteStore::open(&db.path) else {
-        panic!("a newer schema must be refused")
-    };
+    let Err(err) = SqliteStore::open(&db.path) else { panic!("a newer schema must be refused") };
     assert!(
         matches!(&err, StoreError::Open { source, .. } if matches!(**source, StoreError::UnknownSchema { found: 99, supported } if supported == SqliteStore::schema_version())),
         "{err:?}"
     );
     assert!(err.to_string().contains("schema version 99"), "{err}");
-    assert!(
-        err.to_string().contains(&db.path.display().to_string()),
-        "{err}"
-    );
+    assert!(err.to_string().contains(&db.path.display().to_string()), "{err}");
 }
 
 #[test]
 fn a_file_that_is_not_a_database_is_refused_naming_the_file() {
     let db = TempDb::new();
-    std::fs::write(
-        &db.path,
-        b"this is not sqlite, just some text long enough for a header....",
-    )
-    .unwrap();
-    let err = SqliteStore::open(&db.path)
-        .err()
-        .expect("garbage must be refused");
+    std::fs::write(&db.path, b"this is not sqlite, just some text long enough for a header....").unwrap();
+    let err = SqliteStore::open(&db.path).err().expect("garbage must be refused");
     let edge = crate::Error::from(err);
     assert_eq!(edge.code, ErrorCode::InternalError);
     assert!(edge.message.contains("helmdeck.db"), "{}", edge.message);
@@ -132,24 +102,11 @@ fn a_file_that_is_not_a_database_is_refused_naming_the_file() {
 fn installed_packs_upsert_list_in_semver_order_and_remove_by_version_or_name() {
     let db = TempDb::new();
     let store = db.open();
-    for (name, version) in [
-        ("fs", "1.10.0"),
-        ("browser", "0.3.0"),
-        ("fs", "1.9.0"),
-        ("fs", "1.0.0"),
-    ] {
+    for (name, version) in [("fs", "1.10.0"), ("browser", "0.3.0"), ("fs", "1.9.0"), ("fs", "1.0.0")] {
         store.upsert_pack(&pack(name, version)).unwrap();
     }
-    let listed: Vec<_> = store
-        .list_packs()
-        .unwrap()
-        .into_iter()
-        .map(|p| format!("{}@{}", p.name, p.version))
-        .collect();
-    assert_eq!(
-        listed,
-        ["browser@0.3.0", "fs@1.0.0", "fs@1.9.0", "fs@1.10.0"]
-    );
+    let listed: Vec<_> = store.list_packs().unwrap().into_iter().map(|p| format!("{}@{}", p.name, p.version)).collect();
+    assert_eq!(listed, ["browser@0.3.0", "fs@1.0.0", "fs@1.9.0", "fs@1.10.0"]);
 
     let mut reinstalled = pack("fs", "1.9.0");
     reinstalled.digest = "e3".repeat(32);
@@ -164,12 +121,7 @@ fn installed_packs_upsert_list_in_semver_order_and_remove_by_version_or_name() {
     assert_eq!(store.remove_pack("fs", Some("2.0.0")).unwrap(), 0);
     assert_eq!(store.remove_pack("fs", None).unwrap(), 2);
     assert_eq!(store.remove_pack("nope", None).unwrap(), 0);
-    let left: Vec<_> = store
-        .list_packs()
-        .unwrap()
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
+    let left: Vec<_> = store.list_packs().unwrap().into_iter().map(|p| p.name).collect();
     assert_eq!(left, ["browser"]);
 }
 
@@ -186,10 +138,7 @@ fn a_pack_with_a_non_semver_version_or_a_malformed_digest_is_refused_naming_the_
     bad_version.digest = "ABCDEF".to_owned();
     let err = crate::Error::from(store.upsert_pack(&bad_version).unwrap_err());
     assert_eq!(err.details, Some(serde_json::json!({ "field": "digest" })));
-    assert!(
-        store.list_packs().unwrap().is_empty(),
-        "nothing is written on refusal"
-    );
+    assert!(store.list_packs().unwrap().is_empty(), "nothing is written on refusal");
 }
 
 #[test]
@@ -198,11 +147,7 @@ fn artifact_metadata_round_trips_and_an_unknown_id_is_not_found() {
     let store = db.open();
     let meta = artifact("01J0ARTIFACT");
     store.put_artifact(&meta).unwrap();
-    let anonymous = ArtifactMeta {
-        call_id: None,
-        pack: None,
-        ..artifact("01J0OTHER")
-    };
+    let anonymous = ArtifactMeta { call_id: None, pack: None, ..artifact("01J0OTHER") };
     store.put_artifact(&anonymous).unwrap();
 
     let reopened = db.open();
@@ -211,29 +156,19 @@ fn artifact_metadata_round_trips_and_an_unknown_id_is_not_found() {
 
     let missing = crate::Error::from(reopened.get_artifact("01J0MISSING").unwrap_err());
     assert_eq!(missing.code, ErrorCode::NotFound);
-    assert!(
-        missing.message.contains("01J0MISSING"),
-        "{}",
-        missing.message
-    );
+    assert!(missing.message.contains("01J0MISSING"), "{}", missing.message);
 }
 
 #[test]
 fn artifact_metadata_is_immutable_and_checked() {
     let store = SqliteStore::open_in_memory().unwrap();
     store.put_artifact(&artifact("a")).unwrap();
-    let changed = ArtifactMeta {
-        size: 1,
-        ..artifact("a")
-    };
+    let changed = ArtifactMeta { size: 1, ..artifact("a") };
     let err = crate::Error::from(store.put_artifact(&changed).unwrap_err());
     assert_eq!(err.code, ErrorCode::InternalError);
     assert_eq!(store.get_artifact("a").unwrap().size, 48_213);
 
-    let bad_hash = ArtifactMeta {
-        sha256: "xyz".to_owned(),
-        ..artifact("b")
-    };
+    let bad_hash = ArtifactMeta { sha256: "xyz".to_owned(), ..artifact("b") };
     let err = crate::Error::from(store.put_artifact(&bad_hash).unwrap_err());
     assert_eq!(err.details, Some(serde_json::json!({ "field": "sha256" })));
 }

@@ -34,9 +34,7 @@ impl Timestamp {
     /// falls outside the years the `time` crate represents (±9999), which only
     /// a hand-edited database row can produce.
     pub fn from_micros(micros: i64) -> Option<Timestamp> {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
-            .ok()
-            .map(Timestamp)
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).ok().map(Timestamp)
     }
 
     /// Microseconds since the Unix epoch: the stored form.
@@ -53,9 +51,7 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let format = format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-        );
+        let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
         let text = self.0.format(&format).map_err(|_| fmt::Error)?;
         f.write_str(&text)
     }
@@ -70,13 +66,9 @@ impl Serialize for Timestamp {
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Timestamp, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        OffsetDateTime::parse(&text, &Rfc3339)
-            .map(Timestamp::from_datetime)
-            .map_err(|e| {
-                serde::de::Error::custom(format_args!(
-                    "`{text}` is not an RFC 3339 time such as 2026-05-01T12:00:00Z: {e}"
-                ))
-            })
+        OffsetDateTime::parse(&text, &Rfc3339).map(Timestamp::from_datetime).map_err(|e| {
+            serde::de::Error::custom(format_args!("`{text}` is not an RFC 3339 time such as 2026-05-01T12:00:00Z: {e}"))
+        })
     }
 }
 
@@ -86,8 +78,7 @@ mod tests {
 
     #[test]
     fn timestamps_print_utc_microseconds_and_parse_any_offset() {
-        let at: Timestamp =
-            serde_json::from_str("\"2026-05-01T14:00:00.123456789+02:00\"").unwrap();
+        let at: Timestamp = serde_json::from_str("\"2026-05-01T14:00:00.123456789+02:00\"").unwrap();
         assert_eq!(at.to_string(), "2026-05-01T12:00:00.123456Z");
         assert_eq!(Timestamp::from_micros(at.as_micros()), Some(at));
         assert!(serde_json::from_str::<Timestamp>("\"yesterday\"").is_err());

@@ -1,6 +1,6 @@
 //! Pack `git`: local operations on a checkout in the session workspace
-//! (made by `repo.fetch`): commit every change, show the diff, read the
-//! log. It cannot push; `repo.push` does. Commits carry the caller's token
+//! (made by `repo.fetch`, or a new repository made by `init`): commit every
+//! change, show the diff, read the log. It cannot push; `repo.push` does. Commits carry the caller's token
 //! subject as author and `helmdeck-agent` as committer.
 
 use helmdeck_sdk::git::{Commit, FileStatus};
@@ -22,6 +22,25 @@ pub struct CommitInput {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct CommitOutput {
     pub commit: Commit,
+}
+
+/// Input of `init`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InitInput {
+    /// Workspace-relative directory for the new repository, such as `project`
+    /// (created when missing; files already there are kept, uncommitted).
+    #[schemars(length(min = 1, max = 4096))]
+    pub path: String,
+}
+
+/// The repository made.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct InitOutput {
+    /// The checkout's workspace path; pass it to the other tools.
+    pub path: String,
+    /// The branch the first commit goes on.
+    pub branch: String,
 }
 
 /// Input of `diff`.
@@ -71,6 +90,14 @@ helmdeck_sdk::pack! {
     /// nothing to commit.
     fn commit(input: CommitInput) -> ToolResult<CommitOutput> {
         Ok(CommitOutput { commit: git::commit_all(&input.path, &input.message)? })
+    }
+
+    /// Start a new, empty repository in the session workspace (for work
+    /// that does not begin with a clone). Then write files (`fs.write`) and
+    /// `commit`.
+    fn init(input: InitInput) -> ToolResult<InitOutput> {
+        let branch = git::init(&input.path)?;
+        Ok(InitOutput { path: input.path, branch })
     }
 
     /// Show what changed since the last commit: the changed files and a

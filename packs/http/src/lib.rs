@@ -4,9 +4,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use helmdeck_sdk::prelude::*;
 #[cfg(test)]
 use helmdeck_sdk::ErrorCode;
+use helmdeck_sdk::prelude::*;
 use std::collections::BTreeMap;
 
 /// HTTP methods `fetch` accepts.

@@ -132,7 +132,7 @@ fn measure(text: &str) -> StatsOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use helmdeck_sdk::{testing, ErrorCode};
+    use helmdeck_sdk::{ErrorCode, testing};
     use serde_json::json;
 
     #[test]
@@ -144,7 +144,8 @@ mod tests {
     #[test]
     fn json_query_filters_and_reports_paths() {
         let doc = json!({"items": [{"name": "a", "price": 5}, {"name": "b", "price": 50}]});
-        let out = testing::call::<Pack>("json_query", json!({"document": doc, "query": "$.items[?@.price < 10].name"})).unwrap();
+        let out = testing::call::<Pack>("json_query", json!({"document": doc, "query": "$.items[?@.price < 10].name"}))
+            .unwrap();
         assert_eq!(out["matches"], json!(["a"]));
         assert_eq!(out["paths"], json!(["$['items'][0]['name']"]));
     }
@@ -167,7 +168,8 @@ mod tests {
 
     #[test]
     fn markdown_renders_tables() {
-        let out = testing::call::<Pack>("markdown_to_html", json!({"markdown": "# Hi\n\n|a|b|\n|-|-|\n|1|2|\n"})).unwrap();
+        let out =
+            testing::call::<Pack>("markdown_to_html", json!({"markdown": "# Hi\n\n|a|b|\n|-|-|\n|1|2|\n"})).unwrap();
         let html = out["html"].as_str().unwrap();
         assert!(html.contains("<h1>Hi</h1>") && html.contains("<table>"), "{html}");
     }

@@ -42,13 +42,7 @@ fn a_long_chain_links_every_record_to_the_one_before_and_verifies() {
 #[test]
 fn an_empty_log_verifies_with_zero_records() {
     let report = verify(&SqliteStore::open_in_memory().unwrap());
-    assert_eq!(
-        report,
-        ChainReport {
-            records: 0,
-            first_break: None
-        }
-    );
+    assert_eq!(report, ChainReport { records: 0, first_break: None });
 }
 
 #[test]
@@ -78,10 +72,7 @@ fn update_delete_and_replace_through_sql_are_refused_by_the_triggers() {
          ON CONFLICT (id) DO UPDATE SET actor = 'mallory'",
     ] {
         let err = raw.execute(sql, []).expect_err(sql);
-        assert!(
-            err.to_string().contains("audit_log is append-only"),
-            "{sql}: {err}"
-        );
+        assert!(err.to_string().contains("audit_log is append-only"), "{sql}: {err}");
     }
     let report = verify(&db.open());
     assert!(report.is_intact(), "{report:?}");
@@ -116,16 +107,11 @@ fn editing_any_column_of_a_row_by_hand_breaks_the_chain_at_that_row() {
         let db = TempDb::new();
         append_samples(&db.open(), 0, 5);
         drop_triggers(&db);
-        let changed = db
-            .raw()
-            .execute(&format!("UPDATE audit_log SET {set} WHERE id = 3"), [])
-            .unwrap();
+        let changed = db.raw().execute(&format!("UPDATE audit_log SET {set} WHERE id = 3"), []).unwrap();
         assert_eq!(changed, 1, "{column}");
 
         let report = verify(&db.open());
-        let broken = report
-            .first_break
-            .unwrap_or_else(|| panic!("editing {column} went unnoticed"));
+        let broken = report.first_break.unwrap_or_else(|| panic!("editing {column} went unnoticed"));
         assert_eq!(broken.id, 3, "editing {column}: {broken:?}");
         assert_eq!(report.records, 3, "editing {column}");
     }
@@ -137,13 +123,9 @@ fn a_deleted_row_is_reported_as_missing() {
         let db = TempDb::new();
         append_samples(&db.open(), 0, 6);
         drop_triggers(&db);
-        db.raw()
-            .execute("DELETE FROM audit_log WHERE id = ?1", [deleted])
-            .unwrap();
+        db.raw().execute("DELETE FROM audit_log WHERE id = ?1", [deleted]).unwrap();
 
-        let broken = verify(&db.open())
-            .first_break
-            .expect("a deleted row must be noticed");
+        let broken = verify(&db.open()).first_break.expect("a deleted row must be noticed");
         assert_eq!(broken.id, deleted);
         assert_eq!(broken.reason, BreakReason::Missing);
     }
@@ -163,14 +145,9 @@ fn a_forged_row_appended_through_sql_fails_its_hash() {
             [&records[1].hash, &"f".repeat(64)],
         )
         .unwrap();
-    let broken = verify(&db.open())
-        .first_break
-        .expect("a forged row must be noticed");
+    let broken = verify(&db.open()).first_break.expect("a forged row must be noticed");
     assert_eq!(broken.id, 3);
-    assert!(
-        matches!(broken.reason, BreakReason::HashMismatch { .. }),
-        "{broken:?}"
-    );
+    assert!(matches!(broken.reason, BreakReason::HashMismatch { .. }), "{broken:?}");
 }
 
 fn assert_one_linear_chain(store: &SqliteStore, total: u64) {
@@ -187,17 +164,11 @@ fn threads_appending_at_once_keep_one_linear_chain() {
         .map(|t| {
             let store = Arc::clone(&store);
             std::thread::spawn(move || {
-                (0..50)
-                    .map(|n| store.append_audit(&sample_event(t * 100 + n)).unwrap())
-                    .collect::<Vec<AuditRecord>>()
+                (0..50).map(|n| store.append_audit(&sample_event(t * 100 + n)).unwrap()).collect::<Vec<AuditRecord>>()
             })
         })
         .collect();
-    let mut ids: Vec<i64> = threads
-        .into_iter()
-        .flat_map(|t| t.join().unwrap())
-        .map(|r| r.id)
-        .collect();
+    let mut ids: Vec<i64> = threads.into_iter().flat_map(|t| t.join().unwrap()).map(|r| r.id).collect();
     ids.sort_unstable();
     assert_eq!(ids, (1..=200).collect::<Vec<_>>());
     assert_one_linear_chain(&store, 200);

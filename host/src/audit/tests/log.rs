@@ -15,17 +15,12 @@ async fn the_log_redacts_before_storing_and_clones_share_one_chain() {
 
     let event = AuditEvent {
         target: Some("https://bob:pw@api.example.com/x?api_key=k1&page=2".to_owned()),
-        details: Some(
-            serde_json::json!({ "header": "Bearer abc.def", "echo": "got vault-value-4242" }),
-        ),
+        details: Some(serde_json::json!({ "header": "Bearer abc.def", "echo": "got vault-value-4242" })),
         ..AuditEvent::new(AuditKind::Capability, "alice")
     };
     let returned = log.record(event).await.unwrap();
     let clone = log.clone();
-    clone
-        .record(AuditEvent::new(AuditKind::Api, "alice"))
-        .await
-        .unwrap();
+    clone.record(AuditEvent::new(AuditKind::Api, "alice")).await.unwrap();
 
     let stored = &log.query(AuditQuery::default()).await.unwrap().records[1];
     assert_eq!(stored, &returned);
@@ -38,17 +33,10 @@ async fn the_log_redacts_before_storing_and_clones_share_one_chain() {
     assert_eq!(details["echo"], format!("got {MASK}"));
     let raw = db
         .raw()
-        .query_row(
-            "SELECT group_concat(target || details) FROM audit_log",
-            [],
-            |r| r.get::<_, String>(0),
-        )
+        .query_row("SELECT group_concat(target || details) FROM audit_log", [], |r| r.get::<_, String>(0))
         .unwrap();
     for secret in ["bob:pw", "k1", "abc.def", "vault-value-4242"] {
-        assert!(
-            !raw.contains(secret),
-            "{secret} reached the database: {raw}"
-        );
+        assert!(!raw.contains(secret), "{secret} reached the database: {raw}");
     }
 
     let report = clone.verify().await.unwrap();
@@ -60,13 +48,7 @@ async fn the_log_redacts_before_storing_and_clones_share_one_chain() {
 async fn query_errors_reach_the_caller_as_edge_codes() {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
     let log = AuditLog::new(store, Redactor::new());
-    let err = log
-        .query(AuditQuery {
-            limit: Some(5000),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let err = log.query(AuditQuery { limit: Some(5000), ..Default::default() }).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidInput);
     assert_eq!(err.details, Some(serde_json::json!({ "field": "limit" })));
 }

@@ -12,19 +12,12 @@ fn redacted(text: &str) -> String {
 
 #[test]
 fn url_userinfo_is_masked_whole() {
-    assert_eq!(
-        redacted("https://alice:s3cret@example.com/repo.git"),
-        format!("https://{MASK}@example.com/repo.git")
-    );
+    assert_eq!(redacted("https://alice:s3cret@example.com/repo.git"), format!("https://{MASK}@example.com/repo.git"));
     assert_eq!(
         redacted("clone ssh://git@host/x and ftp://u:p@ss@files.local/"),
         format!("clone ssh://{MASK}@host/x and ftp://{MASK}@files.local/")
     );
-    assert_eq!(
-        redacted("mail alice@example.com"),
-        "mail alice@example.com",
-        "not a URL"
-    );
+    assert_eq!(redacted("mail alice@example.com"), "mail alice@example.com", "not a URL");
 }
 
 #[test]
@@ -37,14 +30,8 @@ fn secret_looking_query_and_form_parameters_are_masked_and_others_kept() {
         redacted("/cb?ACCESS_TOKEN=t0k&state=xyz&apiKey=k;session_id=s1#frag"),
         format!("/cb?ACCESS_TOKEN={MASK}&state=xyz&apiKey={MASK};session_id={MASK}#frag")
     );
-    assert_eq!(
-        redacted("password=hunter2&user=bob"),
-        format!("password={MASK}&user=bob")
-    );
-    assert_eq!(
-        redacted("POST body: client_secret=zz"),
-        format!("POST body: client_secret={MASK}")
-    );
+    assert_eq!(redacted("password=hunter2&user=bob"), format!("password={MASK}&user=bob"));
+    assert_eq!(redacted("POST body: client_secret=zz"), format!("POST body: client_secret={MASK}"));
     assert_eq!(
         redacted("/search?q=tokens&author=bob"),
         "/search?q=tokens&author=bob",
@@ -58,10 +45,7 @@ fn bearer_and_basic_credentials_are_masked() {
         redacted("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig-_~+/=="),
         format!("Authorization: Bearer {MASK}")
     );
-    assert_eq!(
-        redacted("sent Basic dXNlcjpwYXNz= then bearer abc"),
-        format!("sent Basic {MASK} then bearer {MASK}")
-    );
+    assert_eq!(redacted("sent Basic dXNlcjpwYXNz= then bearer abc"), format!("sent Basic {MASK} then bearer {MASK}"));
     assert_eq!(redacted("a basic example"), "a basic example");
 }
 
@@ -112,20 +96,10 @@ fn registered_secret_values_are_masked_wherever_they_appear() {
         ..AuditEvent::new(AuditKind::Capability, "alice")
     };
     log_side.redact_event(&mut event);
-    assert_eq!(
-        event.target.as_deref(),
-        Some(format!("/repos?x={MASK}").as_str()),
-        "the longer secret is masked whole"
-    );
-    assert_eq!(
-        event.details.unwrap(),
-        json!({ "log": [format!("pushing with {MASK}"), "done"], "n": 1 })
-    );
+    assert_eq!(event.target.as_deref(), Some(format!("/repos?x={MASK}").as_str()), "the longer secret is masked whole");
+    assert_eq!(event.details.unwrap(), json!({ "log": [format!("pushing with {MASK}"), "done"], "n": 1 }));
     let debug = format!("{log_side:?}");
-    assert!(
-        !debug.contains("horse") && debug.contains("registered: 2"),
-        "{debug}"
-    );
+    assert!(!debug.contains("horse") && debug.contains("registered: 2"), "{debug}");
 }
 
 #[test]

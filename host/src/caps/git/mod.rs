@@ -47,6 +47,17 @@ impl Host for CapsContext {
         result.map_err(Into::into)
     }
 
+    async fn init(&mut self, path: String) -> Result<String, WitError> {
+        let started = Instant::now();
+        let result = self.init_repo(&path).await;
+        let mut audit = CapabilityAudit::start("git.init", Some(path), started);
+        if let Err(e) = &result {
+            audit = audit.failed(e);
+        }
+        self.audit(audit).await?;
+        result.map_err(Into::into)
+    }
+
     async fn status(&mut self, path: String) -> Result<Vec<FileStatus>, WitError> {
         let result = self
             .local("git.status", &path, |repo| repo::status(&repo))
@@ -230,9 +241,29 @@ impl CapsContext {
         })
     }
 
+    async fn init_repo(&self, path: &str) -> Result<String> {
+        prepare_libgit2();
+        let session = self.session.get().await?;
+        let checkout = locate(&session, path)?;
+        if checkout.git_dir.exists() {
+            return Err(Error::invalid_input(format!(
+                "`path` `{path}` is already a checkout in this session; use it as it is"
+            )));
+        }
+        let vault = self.services.vault.clone();
+        tokio::task::spawn_blocking(move || {
+            repo::init(&checkout).map_err(|e| {
+                checkout.discard_git_dir();
+                Error::internal(format!("git: {}", vault.mask(e.message())))
+            })
+        })
+        .await
+        .map_err(|e| Error::internal(format!("git task failed: {e}")))??;
+        Ok(repo::INITIAL_BRANCH.to_owned())
+    }
+
     fn checkout(&self, session: &LiveSession, path: &str) -> Result<Checkout> {
-        let rel = super::fs::workspace::relative(path)?;
-        let checkout = Checkout::locate(&session.private_dir(), &session.workspace(), &rel);
+        let checkout = locate(session, path)?;
         if !checkout.git_dir.exists() {
             return Err(Error::not_found(format!(
                 "`{path}` is not a checkout in this session; clone one first (repo.fetch) and pass its `path`"
@@ -389,6 +420,25 @@ fn prepare_libgit2() {
             let _ = git2::opts::set_server_timeout_in_milliseconds(60_000);
         }
     });
+}
+
+/// The checkout of workspace-relative `path` in `session`. `unauthorized`
+/// when a component of the path inside the workspace is a symbolic link (a
+/// command could have planted one pointing out of the workspace, and git
+/// would follow it).
+fn locate(session: &LiveSession, path: &str) -> Result<Checkout> {
+    let rel = super::fs::workspace::relative(path)?;
+    let workspace = session.workspace();
+    let mut at = workspace.clone();
+    for part in rel.components() {
+        at.push(part);
+        if at.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::unauthorized(format!(
+                "`{path}` goes through a symbolic link; git works only on real directories of the workspace"
+            )));
+        }
+    }
+    Ok(Checkout::locate(&session.private_dir(), &workspace, &rel))
 }
 
 fn commit_info(c: CommitSummary) -> CommitInfo {

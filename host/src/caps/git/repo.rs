@@ -50,6 +50,12 @@ impl Checkout {
         Ok(repo)
     }
 
+    /// Remove a git directory a failed `init` left (the working tree stays:
+    /// it may hold the caller's files).
+    pub fn discard_git_dir(&self) {
+        let _ = std::fs::remove_dir_all(&self.git_dir);
+    }
+
     /// Remove what a failed clone left.
     pub fn discard(&self) {
         let _ = std::fs::remove_dir_all(&self.git_dir);
@@ -105,6 +111,28 @@ pub fn clone(
     Ok((name, id))
 }
 
+/// The branch a new repository starts on.
+pub const INITIAL_BRANCH: &str = "main";
+
+/// Make an empty bare repository in the checkout's git directory, HEAD on
+/// [`INITIAL_BRANCH`], with its working tree (created when missing).
+pub fn init(checkout: &Checkout) -> Result<(), git2::Error> {
+    let mut options = git2::RepositoryInitOptions::new();
+    options.bare(true).mkpath(true).initial_head(INITIAL_BRANCH);
+    let repo = Repository::init_opts(&checkout.git_dir, &options)?;
+    repo.config()?.set_bool("core.symlinks", false)?;
+    std::fs::create_dir_all(&checkout.workdir).map_err(|e| git2::Error::from_str(&e.to_string()))
+}
+
+/// HEAD's commit, `None` on a branch with no commit yet (a new repository).
+fn head_commit(repo: &Repository) -> Result<Option<git2::Commit<'_>>, git2::Error> {
+    match repo.head() {
+        Ok(head) => head.peel_to_commit().map(Some),
+        Err(e) if e.code() == git2::ErrorCode::UnbornBranch => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Changed paths: index and working tree against HEAD, untracked files included.
 pub fn status(repo: &Repository) -> Result<Vec<(String, &'static str)>, git2::Error> {
     let mut options = StatusOptions::new();
@@ -137,10 +165,10 @@ pub fn status(repo: &Repository) -> Result<Vec<(String, &'static str)>, git2::Er
 /// Unified diff of the working tree (and index) against HEAD, new files
 /// included, cut at `max_bytes` with a closing note.
 pub fn diff(repo: &Repository, max_bytes: usize) -> Result<String, git2::Error> {
-    let head = repo.head()?.peel_to_tree()?;
+    let head = head_commit(repo)?.map(|c| c.tree()).transpose()?;
     let mut options = DiffOptions::new();
     options.include_untracked(true).recurse_untracked_dirs(true).show_untracked_content(true);
-    let diff = repo.diff_tree_to_workdir_with_index(Some(&head), Some(&mut options))?;
+    let diff = repo.diff_tree_to_workdir_with_index(head.as_ref(), Some(&mut options))?;
     let mut text = Vec::new();
     let mut cut = false;
     diff.print(DiffFormat::Patch, |_, _, line| {
@@ -165,6 +193,9 @@ pub fn diff(repo: &Repository, max_bytes: usize) -> Result<String, git2::Error> 
 
 /// The newest `max` commits reachable from HEAD.
 pub fn log(repo: &Repository, max: usize) -> Result<Vec<CommitSummary>, git2::Error> {
+    if head_commit(repo)?.is_none() {
+        return Ok(Vec::new());
+    }
     let mut walk = repo.revwalk()?;
     walk.push_head()?;
     walk.set_sorting(git2::Sort::TIME)?;
@@ -178,13 +209,18 @@ pub fn commit(repo: &Repository, author: &Signature<'_>, message: &str) -> Resul
     index.update_all(["*"], None)?;
     index.write()?;
     let tree_id = index.write_tree()?;
-    let parent = repo.head()?.peel_to_commit()?;
-    if parent.tree_id() == tree_id {
+    let parent = head_commit(repo)?;
+    let unchanged = match &parent {
+        Some(parent) => parent.tree_id() == tree_id,
+        None => index.is_empty(),
+    };
+    if unchanged {
         return Ok(None);
     }
     let tree = repo.find_tree(tree_id)?;
     let committer = Signature::now("helmdeck-agent", "agent@helmdeck.invalid")?;
-    let id = repo.commit(Some("HEAD"), author, &committer, message, &tree, &[&parent])?;
+    let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+    let id = repo.commit(Some("HEAD"), author, &committer, message, &tree, &parents)?;
     repo.find_commit(id).map(|c| Some(summarize(&c)))
 }
 

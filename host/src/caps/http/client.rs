@@ -145,9 +145,7 @@ impl GuardedHttpClient {
             ));
         }
         if limits.default_body_bytes > limits.max_body_bytes {
-            return Err(Error::invalid_input(
-                "http limits: default_body_bytes must be at most max_body_bytes",
-            ));
+            return Err(Error::invalid_input("http limits: default_body_bytes must be at most max_body_bytes"));
         }
         let dns = Arc::new(GuardedDns::new(Arc::clone(&guard)));
         let client = reqwest::Client::builder()
@@ -160,12 +158,7 @@ impl GuardedHttpClient {
             .user_agent(USER_AGENT)
             .build()
             .map_err(|e| Error::internal(format!("could not set up the HTTP client: {e}")))?;
-        Ok(GuardedHttpClient {
-            client,
-            guard,
-            dns,
-            limits,
-        })
+        Ok(GuardedHttpClient { client, guard, dns, limits })
     }
 
     /// The egress guard this client enforces; other capabilities that reach
@@ -179,11 +172,7 @@ impl GuardedHttpClient {
     /// decision. Errors: `invalid_input` (a bad field, named),
     /// `egress_denied` (a hop the guard refused), `network_error` (DNS,
     /// connect, TLS, reset, redirect loop), `timeout` (the deadline passed).
-    pub async fn fetch(
-        &self,
-        req: OutboundRequest,
-        on_hop: &mut HopHook<'_>,
-    ) -> Result<OutboundResponse, Error> {
+    pub async fn fetch(&self, req: OutboundRequest, on_hop: &mut HopHook<'_>) -> Result<OutboundResponse, Error> {
         let prepared = prepare(req, &self.limits)?;
         let budget = prepared.timeout;
         let origin = origin(&prepared.hop.url);
@@ -199,17 +188,8 @@ impl GuardedHttpClient {
         })
     }
 
-    async fn follow(
-        &self,
-        prepared: Prepared,
-        on_hop: &mut HopHook<'_>,
-    ) -> Result<OutboundResponse, Error> {
-        let Prepared {
-            mut hop,
-            body_cap,
-            follow_redirects,
-            ..
-        } = prepared;
+    async fn follow(&self, prepared: Prepared, on_hop: &mut HopHook<'_>) -> Result<OutboundResponse, Error> {
+        let Prepared { mut hop, body_cap, follow_redirects, .. } = prepared;
         let mut redirects = 0;
         loop {
             let target = self.vet(&hop.url, on_hop).await?;
@@ -220,11 +200,7 @@ impl GuardedHttpClient {
                 self.send(&hop).await?
             };
             let status = response.status();
-            let next = if follow_redirects {
-                hop.redirect_target(status, response.headers())?
-            } else {
-                None
-            };
+            let next = if follow_redirects { hop.redirect_target(status, response.headers())? } else { None };
             let Some(next) = next else {
                 return read(response, hop.url, redirects, body_cap).await;
             };
@@ -242,22 +218,14 @@ impl GuardedHttpClient {
         }
     }
 
-    async fn vet(
-        &self,
-        url: &Url,
-        on_hop: &mut HopHook<'_>,
-    ) -> Result<VettedTarget, Error> {
+    async fn vet(&self, url: &Url, on_hop: &mut HopHook<'_>) -> Result<VettedTarget, Error> {
         let verdict = self.guard.vet(url).await;
         let (decision, reason) = match &verdict {
             Ok(target) => (Decision::Allow, target.to_string()),
             Err(err) if err.is_denial() => (Decision::Deny, err.to_string()),
             Err(err) => (Decision::Allow, err.to_string()),
         };
-        on_hop(&HopRecord {
-            url: url.clone(),
-            decision,
-            reason,
-        })?;
+        on_hop(&HopRecord { url: url.clone(), decision, reason })?;
         verdict.map_err(Error::from)
     }
 
@@ -265,10 +233,7 @@ impl GuardedHttpClient {
         let mut request = reqwest::Request::new(hop.method.clone(), hop.url.clone());
         *request.headers_mut() = hop.headers.clone();
         *request.body_mut() = hop.body.clone().map(reqwest::Body::from);
-        self.client
-            .execute(request)
-            .await
-            .map_err(|e| transport_error(&hop.url, &e))
+        self.client.execute(request).await.map_err(|e| transport_error(&hop.url, &e))
     }
 }
 
@@ -283,11 +248,7 @@ async fn read(
     let headers = std::mem::take(response.headers_mut());
     let mut body = BytesMut::new();
     let mut truncated = false;
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| transport_error(&final_url, &e))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&final_url, &e))? {
         let room = cap - body.len();
         if chunk.len() > room {
             body.extend_from_slice(&chunk[..room]);
@@ -296,14 +257,7 @@ async fn read(
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(OutboundResponse {
-        status,
-        headers,
-        body: body.freeze(),
-        truncated,
-        final_url,
-        redirects,
-    })
+    Ok(OutboundResponse { status, headers, body: body.freeze(), truncated, final_url, redirects })
 }
 
 /// Map a reqwest failure onto the closed set. reqwest's own message carries
@@ -324,20 +278,11 @@ fn transport_error(url: &Url, err: &reqwest::Error) -> Error {
     let origin = origin(url);
     let why = root.map_or_else(|| "the connection failed".to_owned(), ToString::to_string);
     if err.is_timeout() {
-        Error::new(
-            ErrorCode::Timeout,
-            format!("connecting to `{origin}` timed out ({why})"),
-        )
+        Error::new(ErrorCode::Timeout, format!("connecting to `{origin}` timed out ({why})"))
     } else if err.is_connect() {
-        Error::new(
-            ErrorCode::NetworkError,
-            format!("could not connect to `{origin}`: {why}"),
-        )
+        Error::new(ErrorCode::NetworkError, format!("could not connect to `{origin}`: {why}"))
     } else {
-        Error::new(
-            ErrorCode::NetworkError,
-            format!("the exchange with `{origin}` failed: {why}"),
-        )
+        Error::new(ErrorCode::NetworkError, format!("the exchange with `{origin}` failed: {why}"))
     }
 }
 

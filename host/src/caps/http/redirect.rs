@@ -15,11 +15,7 @@ pub(super) const MAX_REDIRECTS: u32 = 10;
 
 /// Credentials meant for the origin they were given to; a redirect to any
 /// other origin (scheme, host or port) drops them.
-const CREDENTIAL_HEADERS: [HeaderName; 3] = [
-    header::AUTHORIZATION,
-    header::COOKIE,
-    header::PROXY_AUTHORIZATION,
-];
+const CREDENTIAL_HEADERS: [HeaderName; 3] = [header::AUTHORIZATION, header::COOKIE, header::PROXY_AUTHORIZATION];
 
 /// Headers that describe a request body; they go when the body goes.
 const BODY_HEADERS: [HeaderName; 5] = [
@@ -44,29 +40,21 @@ impl Hop {
     /// Where the response `status`/`headers` to this hop redirects to:
     /// `None` when it is not a redirect (or a 3xx without `Location`, which
     /// the caller gets as is), an error when `Location` is unusable.
-    pub(super) fn redirect_target(
-        &self,
-        status: StatusCode,
-        headers: &HeaderMap,
-    ) -> Result<Option<Url>, Error> {
+    pub(super) fn redirect_target(&self, status: StatusCode, headers: &HeaderMap) -> Result<Option<Url>, Error> {
         let is_redirect = matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308);
         let Some(location) = headers.get(header::LOCATION).filter(|_| is_redirect) else {
             return Ok(None);
         };
-        let mut next = location
-            .to_str()
-            .ok()
-            .and_then(|text| self.url.join(text).ok())
-            .ok_or_else(|| {
-                // The header's value is the server's, possibly echoing our query; leave it out.
-                Error::new(
-                    ErrorCode::NetworkError,
-                    format!(
-                        "`{}` answered {status} with a Location that is not a valid URL",
-                        self.url.origin().ascii_serialization()
-                    ),
-                )
-            })?;
+        let mut next = location.to_str().ok().and_then(|text| self.url.join(text).ok()).ok_or_else(|| {
+            // The header's value is the server's, possibly echoing our query; leave it out.
+            Error::new(
+                ErrorCode::NetworkError,
+                format!(
+                    "`{}` answered {status} with a Location that is not a valid URL",
+                    self.url.origin().ascii_serialization()
+                ),
+            )
+        })?;
         // Credentials in a Location would be sent on the next hop and end up
         // in audit records; a server does not get to choose them for us.
         // Failing means the URL cannot carry any, which is just as good.
@@ -108,17 +96,9 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer t"));
         headers.insert(header::COOKIE, HeaderValue::from_static("c=1"));
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert("x-trace", HeaderValue::from_static("1"));
-        Hop {
-            method,
-            url: Url::parse(url).unwrap(),
-            headers,
-            body: Some(Bytes::from_static(b"{}")),
-        }
+        Hop { method, url: Url::parse(url).unwrap(), headers, body: Some(Bytes::from_static(b"{}")) }
     }
 
     fn location(to: &str) -> HeaderMap {
@@ -130,23 +110,10 @@ mod tests {
     #[test]
     fn only_3xx_with_a_location_redirects() {
         let h = hop(Method::GET, "http://a.example/x/y");
-        let target = |status: u16, headers: &HeaderMap| {
-            h.redirect_target(StatusCode::from_u16(status).unwrap(), headers)
-        };
-        assert_eq!(
-            target(302, &location("../z#frag"))
-                .unwrap()
-                .unwrap()
-                .as_str(),
-            "http://a.example/z"
-        );
-        assert_eq!(
-            target(308, &location("https://u:p@b.example/"))
-                .unwrap()
-                .unwrap()
-                .as_str(),
-            "https://b.example/"
-        );
+        let target =
+            |status: u16, headers: &HeaderMap| h.redirect_target(StatusCode::from_u16(status).unwrap(), headers);
+        assert_eq!(target(302, &location("../z#frag")).unwrap().unwrap().as_str(), "http://a.example/z");
+        assert_eq!(target(308, &location("https://u:p@b.example/")).unwrap().unwrap().as_str(), "https://b.example/");
         assert_eq!(target(200, &location("/z")).unwrap(), None);
         assert_eq!(target(304, &location("/z")).unwrap(), None);
         assert_eq!(target(301, &HeaderMap::new()).unwrap(), None);
@@ -168,10 +135,7 @@ mod tests {
             assert_eq!(h.method, Method::GET, "{method} {status}");
             assert_eq!(h.body, None, "{method} {status}");
             assert!(!h.headers.contains_key(header::CONTENT_TYPE));
-            assert!(
-                h.headers.contains_key(header::AUTHORIZATION),
-                "same origin keeps credentials"
-            );
+            assert!(h.headers.contains_key(header::AUTHORIZATION), "same origin keeps credentials");
         }
     }
 
@@ -192,11 +156,7 @@ mod tests {
 
     #[test]
     fn credentials_stay_behind_when_the_origin_changes() {
-        for next in [
-            "http://b.example/",
-            "https://a.example/",
-            "http://a.example:8080/",
-        ] {
+        for next in ["http://b.example/", "https://a.example/", "http://a.example:8080/"] {
             let mut h = hop(Method::GET, "http://a.example/");
             h.follow(StatusCode::FOUND, Url::parse(next).unwrap());
             assert!(!h.headers.contains_key(header::AUTHORIZATION), "{next}");

@@ -13,27 +13,13 @@ use std::time::Duration;
 use url::Url;
 
 /// The methods the WIT interface promises; CONNECT and TRACE stay out.
-const METHODS: [Method; 7] = [
-    Method::GET,
-    Method::HEAD,
-    Method::POST,
-    Method::PUT,
-    Method::PATCH,
-    Method::DELETE,
-    Method::OPTIONS,
-];
+const METHODS: [Method; 7] =
+    [Method::GET, Method::HEAD, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS];
 
 /// Headers the host owns: framing and connection handling are the HTTP
 /// stack's, and `Host` must stay the vetted URL's host.
-const MANAGED_HEADERS: [&str; 7] = [
-    "host",
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "keep-alive",
-    "upgrade",
-    "te",
-];
+const MANAGED_HEADERS: [&str; 7] =
+    ["host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te"];
 
 /// At most this much of a pack's own text is quoted back in a message.
 const QUOTE_CHARS: usize = 40;
@@ -50,23 +36,12 @@ pub(super) struct Prepared {
 /// Check `req` and apply `limits`: an absent timeout or body limit takes
 /// the default, a larger one is lowered to the host's maximum.
 pub(super) fn prepare(req: OutboundRequest, limits: &HttpLimits) -> Result<Prepared, Error> {
-    let timeout = req
-        .timeout
-        .unwrap_or(limits.default_timeout)
-        .min(limits.max_timeout);
+    let timeout = req.timeout.unwrap_or(limits.default_timeout).min(limits.max_timeout);
     if timeout.is_zero() {
         return Err(Error::invalid_input("`timeout` must be more than zero"));
     }
-    let body_cap = req
-        .max_body_bytes
-        .unwrap_or(limits.default_body_bytes)
-        .min(limits.max_body_bytes);
-    let hop = Hop {
-        method: method(&req.method)?,
-        url: url(&req.url)?,
-        headers: headers(req.headers)?,
-        body: req.body,
-    };
+    let body_cap = req.max_body_bytes.unwrap_or(limits.default_body_bytes).min(limits.max_body_bytes);
+    let hop = Hop { method: method(&req.method)?, url: url(&req.url)?, headers: headers(req.headers)?, body: req.body };
     Ok(Prepared {
         hop,
         timeout,
@@ -88,13 +63,9 @@ fn method(text: &str) -> Result<Method, Error> {
 
 fn url(text: &str) -> Result<Url, Error> {
     // `ParseError` says what is wrong without repeating the input.
-    let mut url = Url::parse(text)
-        .map_err(|e| Error::invalid_input(format!("`url` is not an absolute URL ({e})")))?;
+    let mut url = Url::parse(text).map_err(|e| Error::invalid_input(format!("`url` is not an absolute URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(Error::invalid_input(format!(
-            "`url` must use http or https, not `{}`",
-            quote(url.scheme())
-        )));
+        return Err(Error::invalid_input(format!("`url` must use http or https, not `{}`", quote(url.scheme()))));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(Error::invalid_input(
@@ -108,12 +79,8 @@ fn url(text: &str) -> Result<Url, Error> {
 fn headers(pairs: Vec<(String, String)>) -> Result<HeaderMap, Error> {
     let mut map = HeaderMap::with_capacity(pairs.len());
     for (name, value) in pairs {
-        let parsed = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-            Error::invalid_input(format!(
-                "`headers`: `{}` is not a valid header name",
-                quote(&name)
-            ))
-        })?;
+        let parsed = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| Error::invalid_input(format!("`headers`: `{}` is not a valid header name", quote(&name))))?;
         if MANAGED_HEADERS.contains(&parsed.as_str()) {
             return Err(Error::invalid_input(format!(
                 "`headers`: `{parsed}` is set by the host; remove it from the request"

@@ -43,12 +43,8 @@ pub(super) fn get(conn: &Connection, id: &str) -> Result<ArtifactMeta, StoreErro
             ))
         })
         .optional()?;
-    let Some((name, content_type, size, sha256, created_at_us, actor, call_id, pack)) = found
-    else {
-        return Err(StoreError::NotFound {
-            what: "artifact",
-            key: id.to_owned(),
-        });
+    let Some((name, content_type, size, sha256, created_at_us, actor, call_id, pack)) = found else {
+        return Err(StoreError::NotFound { what: "artifact", key: id.to_owned() });
     };
     Ok(ArtifactMeta {
         id: id.to_owned(),

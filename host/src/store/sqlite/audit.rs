@@ -21,16 +21,14 @@ pub(super) fn append(conn: &mut Connection, event: &AuditEvent) -> Result<AuditR
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let last = tx
         .prepare_cached("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")?
-        .query_row([], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-        })
+        .query_row([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
         .optional()?;
     let (id, prev_hash) = match last {
         None => (1, GENESIS_HASH.to_owned()),
         Some((last_id, hash)) => {
-            let id = last_id.checked_add(1).ok_or_else(|| {
-                StoreError::corrupt("audit record", last_id, "no id can follow it")
-            })?;
+            let id = last_id
+                .checked_add(1)
+                .ok_or_else(|| StoreError::corrupt("audit record", last_id, "no id can follow it"))?;
             (id, hash)
         }
     };
@@ -38,13 +36,7 @@ pub(super) fn append(conn: &mut Connection, event: &AuditEvent) -> Result<AuditR
     let row = AuditRow::seal(id, ts, prev_hash, event);
     insert(&tx, &row)?;
     tx.commit()?;
-    Ok(AuditRecord {
-        id,
-        ts,
-        event: event.clone(),
-        prev_hash: row.prev_hash,
-        hash: row.hash,
-    })
+    Ok(AuditRecord { id, ts, event: event.clone(), prev_hash: row.prev_hash, hash: row.hash })
 }
 
 fn insert(conn: &Connection, row: &AuditRow) -> Result<(), StoreError> {
@@ -108,11 +100,7 @@ fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
 /// whether another page exists.
 pub(super) fn query(conn: &Connection, query: &AuditQuery) -> Result<AuditPage, StoreError> {
     let page_size = query.page_size()?;
-    let mut sql = String::from(concat!(
-        "SELECT ",
-        audit_columns!(),
-        " FROM audit_log WHERE 1 = 1"
-    ));
+    let mut sql = String::from(concat!("SELECT ", audit_columns!(), " FROM audit_log WHERE 1 = 1"));
     let mut args = Vec::new();
     let equal_to = [
         ("actor", query.actor.as_deref()),
@@ -143,23 +131,14 @@ pub(super) fn query(conn: &Connection, query: &AuditQuery) -> Result<AuditPage, 
     }
     sql.push_str(" ORDER BY id DESC LIMIT ?");
     args.push(Value::Integer(sql_limit(page_size.saturating_add(1))));
-    let rows = conn
-        .prepare_cached(&sql)?
-        .query_map(params_from_iter(args), read_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    let records = rows
-        .into_iter()
-        .map(AuditRow::decode)
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows =
+        conn.prepare_cached(&sql)?.query_map(params_from_iter(args), read_row)?.collect::<Result<Vec<_>, _>>()?;
+    let records = rows.into_iter().map(AuditRow::decode).collect::<Result<Vec<_>, _>>()?;
     Ok(AuditPage::from_overfetch(records, page_size))
 }
 
 /// Up to `limit` raw rows with an id above `after_id`, in id order.
-pub(super) fn read_chain(
-    conn: &Connection,
-    after_id: Option<i64>,
-    limit: usize,
-) -> Result<Vec<AuditRow>, StoreError> {
+pub(super) fn read_chain(conn: &Connection, after_id: Option<i64>, limit: usize) -> Result<Vec<AuditRow>, StoreError> {
     // `id >= ?` on the rowid keeps each batch an index seek, not a rescan.
     let from = match after_id {
         None => i64::MIN,
@@ -169,11 +148,7 @@ pub(super) fn read_chain(
         },
     };
     let rows = conn
-        .prepare_cached(concat!(
-            "SELECT ",
-            audit_columns!(),
-            " FROM audit_log WHERE id >= ?1 ORDER BY id LIMIT ?2"
-        ))?
+        .prepare_cached(concat!("SELECT ", audit_columns!(), " FROM audit_log WHERE id >= ?1 ORDER BY id LIMIT ?2"))?
         .query_map(params![from, sql_limit(limit)], read_row)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)

@@ -16,7 +16,8 @@ mod sessions;
 mod vault;
 
 use super::{
-    ArtifactMeta, InstalledPack, SealedBlob, SessionRecord, SessionState, Store, StoreError, StoredCredential, Timestamp,
+    ArtifactMeta, InstalledPack, SealedBlob, SessionRecord, SessionState, Store, StoreError, StoredCredential,
+    Timestamp,
 };
 use crate::audit::{AuditEvent, AuditPage, AuditQuery, AuditRecord, AuditRow};
 use rusqlite::Connection;
@@ -46,10 +47,7 @@ impl SqliteStore {
     /// schema up to date. Safe to call from several processes at once.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref();
-        Self::open_file(path).map_err(|source| StoreError::Open {
-            path: path.to_owned(),
-            source: Box::new(source),
-        })
+        Self::open_file(path).map_err(|source| StoreError::Open { path: path.to_owned(), source: Box::new(source) })
     }
 
     /// A fresh, private in-memory database with the current schema, gone when
@@ -58,19 +56,14 @@ impl SqliteStore {
         let mut conn = Connection::open_in_memory()?;
         configure(&conn)?;
         migrations::migrate(&mut conn)?;
-        Ok(SqliteStore {
-            writer: Mutex::new(conn),
-            reader: None,
-            _checkpointer: None,
-        })
+        Ok(SqliteStore { writer: Mutex::new(conn), reader: None, _checkpointer: None })
     }
 
     fn open_file(path: &Path) -> Result<SqliteStore, StoreError> {
         let mut writer = Connection::open(path)?;
         configure(&writer)?;
         // WAL is a property of the file, kept across opens; setting it again is a no-op.
-        let mode: String =
-            writer.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+        let mode: String = writer.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(path = %path.display(), mode, "SQLite refused WAL mode; appends will block readers");
         }
@@ -99,11 +92,7 @@ impl SqliteStore {
     }
 
     fn read(&self) -> MutexGuard<'_, Connection> {
-        self.reader
-            .as_ref()
-            .unwrap_or(&self.writer)
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.reader.as_ref().unwrap_or(&self.writer).lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -133,11 +122,7 @@ impl Store for SqliteStore {
         audit::query(&self.read(), query)
     }
 
-    fn read_audit_chain(
-        &self,
-        after_id: Option<i64>,
-        limit: usize,
-    ) -> Result<Vec<AuditRow>, StoreError> {
+    fn read_audit_chain(&self, after_id: Option<i64>, limit: usize) -> Result<Vec<AuditRow>, StoreError> {
         audit::read_chain(&self.read(), after_id, limit)
     }
 

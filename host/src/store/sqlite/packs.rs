@@ -25,15 +25,9 @@ pub(super) fn upsert(conn: &Connection, pack: &InstalledPack) -> Result<(), Stor
     Ok(())
 }
 
-pub(super) fn remove(
-    conn: &Connection,
-    name: &str,
-    version: Option<&str>,
-) -> Result<usize, StoreError> {
+pub(super) fn remove(conn: &Connection, name: &str, version: Option<&str>) -> Result<usize, StoreError> {
     let removed = conn
-        .prepare_cached(
-            "DELETE FROM installed_packs WHERE name = ?1 AND (?2 IS NULL OR version = ?2)",
-        )?
+        .prepare_cached("DELETE FROM installed_packs WHERE name = ?1 AND (?2 IS NULL OR version = ?2)")?
         .execute(params![name, version])?;
     Ok(removed)
 }
@@ -58,23 +52,10 @@ pub(super) fn list(conn: &Connection) -> Result<Vec<InstalledPack>, StoreError> 
     for row in rows {
         let (name, version, digest, grants, source, signer, installed_at_us) = row?;
         let key = format!("{name}@{version}");
-        let grants = serde_json::from_str(&grants).map_err(|e| {
-            StoreError::corrupt(
-                "installed pack",
-                &key,
-                format!("grants are not a JSON list: {e}"),
-            )
-        })?;
+        let grants = serde_json::from_str(&grants)
+            .map_err(|e| StoreError::corrupt("installed pack", &key, format!("grants are not a JSON list: {e}")))?;
         let installed_at = stored_time(installed_at_us, "installed pack", &key)?;
-        packs.push(InstalledPack {
-            name,
-            version,
-            digest,
-            grants,
-            source,
-            signer,
-            installed_at,
-        });
+        packs.push(InstalledPack { name, version, digest, grants, source, signer, installed_at });
     }
     packs.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     Ok(packs)
