@@ -36,9 +36,9 @@ pub fn run_all(ws: &Workspace, helmdeck: &Path, built: &[PathBuf], rounds: u32) 
     for pack in built {
         run(Command::new(helmdeck).arg("--data-dir").arg(&data).args(["pack", "install", "--yes"]).arg(pack))?;
     }
-    let (_server, url) = serve(&helmdeck, &data)?;
+    let (_server, url) = serve(helmdeck, &data)?;
     let token = String::from_utf8(
-        Command::new(&helmdeck)
+        Command::new(helmdeck)
             .arg("--data-dir")
             .arg(&data)
             .args(["token", "issue", "--subject", "bench"])
