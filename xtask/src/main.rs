@@ -83,6 +83,7 @@ fn main() -> Result<()> {
             setup::ensure_all(&ws)?;
             let bundle = publish::publish_all(&ws, None, None)?;
             let helmdeck = workspace::build_helmdeck(&ws, !debug)?;
+            workspace::build_bridge(&ws, !debug)?;
             workspace::serve(&helmdeck, data_dir.as_deref(), listen.as_deref(), &bundle)?;
         }
         Command::Test { args } => {

@@ -23,6 +23,14 @@ pub fn build_helmdeck(ws: &Workspace, release: bool) -> Result<PathBuf> {
     })
 }
 
+/// Build `helmdeck-mcp`, the stdio bridge MCP clients start, and return its path.
+pub fn build_bridge(ws: &Workspace, release: bool) -> Result<PathBuf> {
+    let profile = if release { "release" } else { "dev" };
+    step(&format!("building helmdeck-mcp ({profile})"), || {
+        Ok(ws.build_binary("helmdeck-mcp", "helmdeck-mcp", profile, Progress::Shown)?)
+    })
+}
+
 /// Run `helmdeck serve` in the foreground until it exits, with the bundled
 /// catalog it installs the built-in packs from (on a fresh data directory)
 /// or upgrades them from.
@@ -37,6 +45,7 @@ pub fn serve(helmdeck: &Path, data_dir: Option<&Path>, listen: Option<&str>, bun
     }
     eprintln!("==> starting helmdeck serve (Ctrl-C stops it)");
     eprintln!("    token for the API: {} token issue --subject you", helmdeck.display());
+    eprintln!("    MCP client set-up: {} connect claude-code (or claude-desktop, gemini-cli, ...)", helmdeck.display());
     run(&mut cmd)
 }
 
