@@ -1,8 +1,6 @@
-//! Support for the browser tests, kept apart from the shared end-to-end
-//! support being built on another branch (the lead reconciles the two):
-//! building the real `helmdeck` binary and the `browser` and `web` packs, a
-//! running `helmdeck serve` with them installed, and [`crate::site`], the
-//! fixture site the browser visits.
+//! Support for the browser tests: a running `helmdeck serve` (the binary and
+//! packs of [`crate::prebuilt`]) with the `browser` and `web` packs
+//! installed, and [`crate::site`], the fixture site the browser visits.
 //!
 //! The server allow-lists `fixture.localhost` only: the guard resolves
 //! `*.localhost` to loopback without DNS, so the fixture (on 127.0.0.1) is
@@ -10,76 +8,13 @@
 //! other refused address stay refused.
 
 use anyhow::{Context, Result, bail};
-use helmdeck_marketplace::{Digest, MANIFEST_FILE, Manifest};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The host name the fixture site is reached by (allow-listed).
 pub const FIXTURE_HOST: &str = "fixture.localhost";
-
-/// The binary and the pack directories, built once per test process.
-struct Built {
-    _dir: tempfile::TempDir,
-    bin: PathBuf,
-    packs: Vec<PathBuf>,
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"))
-}
-
-fn cargo(args: &[&str], target: &Path) -> Result<()> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status =
-        Command::new(cargo).args(args).env("CARGO_TARGET_DIR", target).current_dir(workspace_root()).status()?;
-    if !status.success() {
-        bail!("cargo {} failed", args.join(" "));
-    }
-    Ok(())
-}
-
-/// Build `helmdeck` and the two packs, and copy them into a private
-/// directory (the target directory is shared with other builds that may
-/// overwrite the binary while tests run).
-fn built() -> &'static Built {
-    static BUILT: OnceLock<Built> = OnceLock::new();
-    BUILT.get_or_init(|| build().expect("building helmdeck and the browser packs"))
-}
-
-fn build() -> Result<Built> {
-    let target = target_dir();
-    cargo(&["build", "--quiet", "-p", "helmdeck", "--bin", "helmdeck"], &target)?;
-    // The packs get a target directory of their own: worktrees sharing one
-    // target directory share artifact names too, and a pack must be built
-    // against this checkout's SDK.
-    let packs_target = target.join("browser-test-packs");
-    let pack_args =
-        ["build", "--quiet", "--profile", "pack", "--target", "wasm32-wasip2", "-p", "pack-browser", "-p", "pack-web"];
-    cargo(&pack_args, &packs_target)?;
-    let dir = tempfile::tempdir()?;
-    let bin = dir.path().join("helmdeck");
-    std::fs::copy(target.join("debug/helmdeck"), &bin).context("copying the helmdeck binary")?;
-    let mut packs = Vec::new();
-    for name in ["browser", "web"] {
-        let source = workspace_root().join("packs").join(name);
-        let mut manifest = Manifest::from_yaml(&std::fs::read_to_string(source.join(MANIFEST_FILE))?)?;
-        let wasm = std::fs::read(packs_target.join(format!("wasm32-wasip2/pack/pack_{name}.wasm")))?;
-        manifest.component.sha256 = Some(Digest::of(&wasm));
-        let out = dir.path().join(name);
-        std::fs::create_dir_all(&out)?;
-        std::fs::write(out.join(&manifest.component.file), wasm)?;
-        std::fs::write(out.join(MANIFEST_FILE), manifest.to_yaml())?;
-        packs.push(out);
-    }
-    Ok(Built { _dir: dir, bin, packs })
-}
 
 /// A running `helmdeck serve` with the browser and web packs installed,
 /// stopped (gracefully, so its browsers stop too) when dropped.
@@ -122,15 +57,16 @@ impl Answer {
 impl Server {
     /// Install the packs into a fresh data directory and start serving.
     pub async fn start() -> Result<Server> {
-        let built = tokio::task::spawn_blocking(built).await?;
+        // The first use builds the binary and the packs: off the runtime.
+        tokio::task::spawn_blocking(crate::prebuilt::prebuilt).await?;
         let data = tempfile::tempdir()?;
-        for pack in &built.packs {
-            let out = helmdeck(built, data.path()).args(["pack", "install", "--yes"]).arg(pack).output()?;
+        for pack in ["browser", "web"].map(|p| &crate::builtin_pack(p).dir) {
+            let out = helmdeck(data.path()).args(["pack", "install", "--yes"]).arg(pack).output()?;
             if !out.status.success() {
                 bail!("installing {}: {}", pack.display(), String::from_utf8_lossy(&out.stderr));
             }
         }
-        let child = helmdeck(built, data.path())
+        let child = helmdeck(data.path())
             .args(["serve", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -146,16 +82,14 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        let out = helmdeck(built, data.path())
-            .args(["token", "issue", "--subject", "tester", "--scope", "admin"])
-            .output()?;
+        let out = helmdeck(data.path()).args(["token", "issue", "--subject", "tester", "--scope", "admin"]).output()?;
         let token = String::from_utf8(out.stdout)?.trim().lines().last().unwrap_or_default().to_owned();
         Ok(Server { child, data, url, token, client: reqwest::Client::new() })
     }
 
     /// A token for another subject with the default scopes.
     pub fn token_for(&self, subject: &str) -> Result<String> {
-        let out = helmdeck(built(), self.data.path()).args(["token", "issue", "--subject", subject]).output()?;
+        let out = helmdeck(self.data.path()).args(["token", "issue", "--subject", subject]).output()?;
         Ok(String::from_utf8(out.stdout)?.trim().lines().last().unwrap_or_default().to_owned())
     }
 
@@ -221,8 +155,8 @@ impl Server {
     }
 }
 
-fn helmdeck(built: &Built, data: &Path) -> Command {
-    let mut cmd = Command::new(&built.bin);
+fn helmdeck(data: &Path) -> Command {
+    let mut cmd = Command::new(crate::helmdeck_bin());
     cmd.arg("--data-dir").arg(data).env("HELMDECK_EGRESS_ALLOWLIST", FIXTURE_HOST).env_remove("HELMDECK_JWT_SECRET");
     cmd
 }
@@ -252,6 +186,6 @@ impl Drop for Server {
         let _ = self.child.wait();
         // A killed server leaves its browsers; any local command on the data
         // directory reaps them (Helmdeck::open stops orphaned browsers).
-        let _ = helmdeck(built(), self.data.path()).args(["pack", "list"]).output();
+        let _ = helmdeck(self.data.path()).args(["pack", "list"]).output();
     }
 }

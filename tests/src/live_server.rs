@@ -1,71 +1,19 @@
-//! The real `helmdeck` binary for the code-loop and vault tests: built
-//! once per test process (the binary and the packs, copied out of the
-//! shared target directory right away so another checkout's build cannot
-//! swap them mid-run), installed into a data directory, served on a free
-//! port, driven over REST. Every response body is kept in a transcript so
-//! tests can prove a secret never appeared in one.
-//!
-//! (Overlaps with the e2e branch's `prebuilt` and `server::TestServer`;
-//! written small and separate so the lead can fold it into those.)
+//! The real `helmdeck` binary for the code-loop and vault tests (the binary
+//! and packs of [`crate::prebuilt`]): installed into a data directory with
+//! a clean environment, served on a free port, driven over REST. Every
+//! response body is kept in a transcript so tests can prove a secret never
+//! appeared in one.
 
 use anyhow::{Context, Result, bail};
-use helmdeck_marketplace::{Digest, MANIFEST_FILE, Manifest};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// What this test process built.
-pub struct Built {
-    /// A private copy of the `helmdeck` binary.
-    pub helmdeck: PathBuf,
-    /// Installable pack directories by pack name.
-    pub packs: BTreeMap<String, PathBuf>,
-    _dir: tempfile::TempDir,
-}
 
 /// The packs the code-loop tests use.
 const PACKS: [&str; 5] = ["repo", "fs", "cmd", "git", "http"];
-
-/// Build (once per process) the binary and the packs.
-pub fn built() -> &'static Built {
-    static BUILT: OnceLock<Built> = OnceLock::new();
-    BUILT.get_or_init(|| build().unwrap_or_else(|e| panic!("cannot build helmdeck and its packs: {e:#}")))
-}
-
-fn build() -> Result<Built> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("workspace root")?.to_path_buf();
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let dir = tempfile::tempdir()?;
-    let mut host = Command::new(&cargo);
-    host.args(["build", "--quiet", "-p", "helmdeck", "--bin", "helmdeck"]).current_dir(&root);
-    run(&mut host)?;
-    let helmdeck = dir.path().join("helmdeck");
-    std::fs::copy(target.join("debug/helmdeck"), &helmdeck)?;
-    let mut packs_build = Command::new(&cargo);
-    packs_build.args(["build", "--quiet", "--profile", "pack", "--target", "wasm32-wasip2"]).current_dir(&root);
-    for name in PACKS {
-        packs_build.args(["-p", &format!("pack-{name}")]);
-    }
-    run(&mut packs_build)?;
-    let mut packs = BTreeMap::new();
-    for name in PACKS {
-        let wasm = std::fs::read(target.join(format!("wasm32-wasip2/pack/pack_{name}.wasm")))?;
-        let mut manifest =
-            Manifest::from_yaml(&std::fs::read_to_string(root.join(format!("packs/{name}/{MANIFEST_FILE}")))?)?;
-        manifest.component.sha256 = Some(Digest::of(&wasm));
-        let out = dir.path().join("packs").join(name);
-        std::fs::create_dir_all(&out)?;
-        std::fs::write(out.join(&manifest.component.file), wasm)?;
-        std::fs::write(out.join(MANIFEST_FILE), manifest.to_yaml())?;
-        packs.insert(name.to_owned(), out);
-    }
-    Ok(Built { helmdeck, packs, _dir: dir })
-}
 
 /// A data directory with the packs installed and two tokens issued.
 pub struct Instance {
@@ -83,7 +31,7 @@ impl Instance {
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         };
         for name in PACKS {
-            let dir = &built().packs[name];
+            let dir = &crate::builtin_pack(name).dir;
             let out = instance.cli(&["pack", "install", "--yes", dir.to_str().context("utf-8")?])?;
             if !out.status.success() {
                 bail!("installing {name}: {}", String::from_utf8_lossy(&out.stderr));
@@ -106,7 +54,7 @@ impl Instance {
     }
 
     fn command(&self) -> Command {
-        let mut command = Command::new(&built().helmdeck);
+        let mut command = Command::new(crate::helmdeck_bin());
         command.arg("--data-dir").arg(self.data.path()).env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin");
         for (k, v) in &self.env {
             command.env(k, v);
@@ -271,12 +219,4 @@ pub fn read_tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 /// The JSON body of a vault credential for `POST /api/v1/vault/credentials`.
 pub fn credential(name: &str, kind: &str, hosts: &[&str], packs: &[&str], secret: Value) -> Value {
     json!({ "name": name, "kind": kind, "hosts": hosts, "packs": packs, "secret": secret })
-}
-
-fn run(command: &mut Command) -> Result<()> {
-    let status = command.status().with_context(|| format!("running {command:?}"))?;
-    if !status.success() {
-        bail!("{command:?} failed");
-    }
-    Ok(())
 }

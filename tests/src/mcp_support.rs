@@ -1,9 +1,8 @@
-//! Minimal support for the MCP end-to-end tests (issue 5), kept apart from
-//! the shared test support being built on branch `e2e` so the two can be
-//! reconciled at merge: building the binaries and packs, a real
-//! `helmdeck serve` on 127.0.0.1 with its own data directory, a tiny HTTP
-//! server for `http.fetch` to reach, and running the Python MCP client
-//! (`tests/mcp/client.py`) in the virtualenv `cargo xtask setup` makes.
+//! Support for the MCP end-to-end tests: a real `helmdeck serve` on
+//! 127.0.0.1 with its own data directory (the binaries and packs of
+//! [`crate::prebuilt`]), a tiny HTTP server for `http.fetch` to reach, and
+//! running the Python MCP client (`tests/mcp/client.py`) in the test
+//! virtualenv `cargo xtask setup` makes.
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -11,7 +10,6 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// How long a server gets to start or a client run to finish.
@@ -22,18 +20,6 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
 }
 
-/// Cargo's target directory: the test binary lives in `<target>/<profile>/deps/`.
-pub fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    exe.ancestors().nth(3).expect("<target>/<profile>/deps/<test>").to_path_buf()
-}
-
-fn cargo() -> Command {
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.current_dir(workspace_root()).env("CARGO_TARGET_DIR", target_dir());
-    cmd
-}
-
 fn run(cmd: &mut Command) -> Result<Output> {
     let output = cmd.output().with_context(|| format!("starting {cmd:?}"))?;
     if !output.status.success() {
@@ -42,57 +28,31 @@ fn run(cmd: &mut Command) -> Result<Output> {
     Ok(output)
 }
 
-/// The `helmdeck` and `helmdeck-mcp` binaries, built once per test run.
+/// The `helmdeck` and `helmdeck-mcp` binaries under test.
 pub struct Binaries {
     pub helmdeck: PathBuf,
     pub bridge: PathBuf,
 }
 
-/// Build (once, with the `e2e` profile) and return the binaries under test.
-pub fn binaries() -> &'static Binaries {
-    static BUILT: OnceLock<Binaries> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        run(cargo().args(["build", "--quiet", "--profile", "e2e", "-p", "helmdeck", "-p", "helmdeck-mcp", "--bins"]))
-            .expect("building the binaries");
-        let dir = target_dir().join("e2e");
-        Binaries { helmdeck: dir.join("helmdeck"), bridge: dir.join("helmdeck-mcp") }
-    })
+/// The binaries of this test run ([`crate::prebuilt`]).
+pub fn binaries() -> Binaries {
+    Binaries { helmdeck: crate::helmdeck_bin().to_path_buf(), bridge: crate::prebuilt::bridge_bin().to_path_buf() }
 }
 
-/// A pack directory (manifest + component) for the pack crate `crate_name`
-/// whose manifest is `manifest` (relative to the workspace root), built for
-/// wasm32-wasip2 with the `pack` profile.
-pub fn pack(crate_name: &str, manifest: &str) -> Result<PathBuf> {
-    run(cargo().args(["build", "--quiet", "--profile", "pack", "--target", "wasm32-wasip2", "-p", crate_name]))?;
-    let manifest_path = workspace_root().join(manifest);
-    let text = std::fs::read_to_string(&manifest_path)?;
-    let file = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("file:").map(|f| f.trim().to_owned()))
-        .context("the manifest names no component file")?;
-    let dir = target_dir().join("mcp-test-packs").join(crate_name);
-    std::fs::create_dir_all(&dir)?;
-    let wasm = target_dir().join("wasm32-wasip2/pack").join(format!("{}.wasm", crate_name.replace('-', "_")));
-    std::fs::copy(&wasm, dir.join(file)).with_context(|| format!("copying {}", wasm.display()))?;
-    std::fs::copy(&manifest_path, dir.join("helmdeck-pack.yaml"))?;
-    Ok(dir)
-}
-
-/// The packs the MCP tests use, built once: `fixture`, `http`, `text`.
+/// The packs the MCP tests use.
 pub struct Packs {
     pub fixture: PathBuf,
     pub http: PathBuf,
     pub text: PathBuf,
 }
 
-/// Build (once) and return the packs.
-pub fn packs() -> &'static Packs {
-    static BUILT: OnceLock<Packs> = OnceLock::new();
-    BUILT.get_or_init(|| Packs {
-        fixture: pack("pack-fixture", "tests/fixtures/fixture-pack/helmdeck-pack.yaml").expect("fixture pack"),
-        http: pack("pack-http", "packs/http/helmdeck-pack.yaml").expect("http pack"),
-        text: pack("pack-text", "packs/text/helmdeck-pack.yaml").expect("text pack"),
-    })
+/// The pack directories of this test run ([`crate::prebuilt`]).
+pub fn packs() -> Packs {
+    Packs {
+        fixture: crate::fixture_pack("fixture-pack").dir.clone(),
+        http: crate::builtin_pack("http").dir.clone(),
+        text: crate::builtin_pack("text").dir.clone(),
+    }
 }
 
 /// A running `helmdeck serve` with its own data directory; stopped on drop.
@@ -232,7 +192,7 @@ pub fn serve_text(body: &'static str) -> Result<String> {
 
 /// The test virtualenv's Python, with the pinned MCP SDK (`cargo xtask setup`).
 pub fn python() -> PathBuf {
-    let python = target_dir().join("test-venv/bin/python");
+    let python = crate::prebuilt::target_dir().join("test-venv/bin/python");
     assert!(
         python.exists(),
         "{} is missing: run `cargo xtask setup` (it creates the virtualenv with the MCP Python SDK)",

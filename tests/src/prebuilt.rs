@@ -1,4 +1,4 @@
-//! What the end-to-end tests run: the `helmdeck` binary and every pack (the
+//! What the end-to-end tests run: the `helmdeck` and `helmdeck-mcp` binaries and every pack (the
 //! built-in ones under `packs/` and the fixtures under `tests/fixtures/`),
 //! built once per test run with the same steps as `cargo xtask`
 //! ([`helmdeck_build`]) and laid out as installable pack directories.
@@ -42,6 +42,8 @@ impl BuiltPack {
 pub struct Prebuilt {
     /// The `helmdeck` binary (a hard link owned by this run).
     pub helmdeck: PathBuf,
+    /// The `helmdeck-mcp` stdio bridge (likewise).
+    pub bridge: PathBuf,
     /// Pack directories by crate directory, relative to the workspace root
     /// (`packs/http`, `tests/fixtures/spin`).
     pub packs: BTreeMap<String, BuiltPack>,
@@ -52,6 +54,7 @@ pub struct Prebuilt {
 #[derive(Debug, Serialize, Deserialize)]
 struct Stamp {
     helmdeck: PathBuf,
+    bridge: PathBuf,
     packs: BTreeMap<String, PathBuf>,
 }
 
@@ -76,6 +79,11 @@ pub fn helmdeck_bin() -> &'static Path {
     &prebuilt().helmdeck
 }
 
+/// The `helmdeck-mcp` stdio bridge under test.
+pub fn bridge_bin() -> &'static Path {
+    &prebuilt().bridge
+}
+
 /// The built-in pack built from `packs/<dir>` (`http`, `text`).
 pub fn builtin_pack(dir: &str) -> &'static BuiltPack {
     pack_at(&format!("packs/{dir}"))
@@ -93,6 +101,17 @@ fn pack_at(key: &str) -> &'static BuiltPack {
         .unwrap_or_else(|| panic!("no pack crate at `{key}`; there are: {:?}", packs.keys().collect::<Vec<_>>()))
 }
 
+/// Cargo's target directory for this workspace (`CARGO_TARGET_DIR` or
+/// `target/`), where `cargo xtask setup` puts the test virtualenv.
+pub fn target_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| match Workspace::locate(Path::new(env!("CARGO_MANIFEST_DIR"))) {
+        Ok(ws) => ws.target_dir,
+        Err(e) => panic!("cannot locate the workspace: {e}"),
+    })
+    .clone()
+}
+
 fn build_or_reuse() -> Result<Prebuilt> {
     let ws = Workspace::locate(Path::new(env!("CARGO_MANIFEST_DIR")))?;
     let root = ws.target_dir.join("helmdeck-tests");
@@ -108,6 +127,7 @@ fn build_or_reuse() -> Result<Prebuilt> {
     let built = build(&ws, &run_dir)?;
     let stamp = Stamp {
         helmdeck: built.helmdeck.clone(),
+        bridge: built.bridge.clone(),
         packs: built.packs.iter().map(|(k, p)| (k.clone(), p.dir.clone())).collect(),
     };
     std::fs::write(&stamp_path, serde_json::to_vec_pretty(&stamp)?).context("writing the build stamp")?;
@@ -128,10 +148,10 @@ fn read_stamp(path: &Path) -> Option<Stamp> {
 
 fn load(stamp: Stamp) -> Result<Prebuilt> {
     let packs = stamp.packs.into_iter().map(|(key, dir)| Ok((key, read_pack(dir)?))).collect::<Result<_>>()?;
-    if !stamp.helmdeck.exists() {
-        bail!("{} is gone; rerun the tests", stamp.helmdeck.display());
+    if let Some(gone) = [&stamp.helmdeck, &stamp.bridge].into_iter().find(|p| !p.exists()) {
+        bail!("{} is gone; rerun the tests", gone.display());
     }
-    Ok(Prebuilt { helmdeck: stamp.helmdeck, packs })
+    Ok(Prebuilt { helmdeck: stamp.helmdeck, bridge: stamp.bridge, packs })
 }
 
 fn read_pack(dir: PathBuf) -> Result<BuiltPack> {
@@ -145,11 +165,8 @@ fn build(ws: &Workspace, run_dir: &Path) -> Result<Prebuilt> {
     remove_stale_runs(run_dir.parent().context("run directory has no parent")?);
     let _ = std::fs::remove_dir_all(run_dir);
     std::fs::create_dir_all(run_dir)?;
-    let built = ws.build_binary("helmdeck", "helmdeck", "dev", Progress::Quiet)?;
-    let helmdeck = run_dir.join("helmdeck");
-    std::fs::hard_link(&built, &helmdeck)
-        .or_else(|_| std::fs::copy(&built, &helmdeck).map(drop))
-        .with_context(|| format!("linking {} to {}", built.display(), helmdeck.display()))?;
+    let helmdeck = build_binary(ws, run_dir, "helmdeck", "helmdeck")?;
+    let bridge = build_binary(ws, run_dir, "helmdeck-mcp", "helmdeck-mcp")?;
 
     let mut crates = Vec::new();
     for parent in PACK_PARENTS {
@@ -163,7 +180,17 @@ fn build(ws: &Workspace, run_dir: &Path) -> Result<Prebuilt> {
         let manifest = assemble(krate, wasm, &dir)?;
         packs.insert(key, BuiltPack { dir, manifest });
     }
-    Ok(Prebuilt { helmdeck, packs })
+    Ok(Prebuilt { helmdeck, bridge, packs })
+}
+
+/// Build `package`'s binary `bin` and hard-link it into the run directory.
+fn build_binary(ws: &Workspace, run_dir: &Path, package: &str, bin: &str) -> Result<PathBuf> {
+    let built = ws.build_binary(package, bin, "dev", Progress::Quiet)?;
+    let linked = run_dir.join(bin);
+    std::fs::hard_link(&built, &linked)
+        .or_else(|_| std::fs::copy(&built, &linked).map(drop))
+        .with_context(|| format!("linking {} to {}", built.display(), linked.display()))?;
+    Ok(linked)
 }
 
 /// Remove the directories of runs that ended long ago (best effort).

@@ -433,7 +433,7 @@ fn connect_prints_a_working_token_and_the_live_url() -> Result<()> {
 /// A real Chromium screenshot reaches MCP clients as an inline PNG block.
 #[test]
 fn browser_screenshot_url_returns_a_png_image_block() -> Result<()> {
-    let browser_pack = helmdeck_tests::mcp_support::pack("pack-browser", "packs/browser/helmdeck-pack.yaml")?;
+    let browser_pack = helmdeck_tests::builtin_pack("browser").dir.clone();
     let server = TestServer::start(&[&browser_pack])?;
     let token = server.token("mcp-tester", None)?;
     let tools = client(&server, &token, &["tools"])?.report;
