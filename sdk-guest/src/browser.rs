@@ -16,7 +16,7 @@
 use crate::ToolResult;
 use crate::bindings::helmdeck::host::browser as wit;
 
-pub use wit::{Cookie, ImageFormat, Navigation, PaperFormat, WaitUntil};
+pub use wit::{Cookie, ImageFormat, LoginForm, Navigation, PaperFormat, WaitUntil};
 
 /// One page (tab). Dropping it closes the tab; the session's cookies stay.
 pub struct Page {
@@ -199,6 +199,14 @@ impl Page {
     /// Set cookies in the session.
     pub fn set_cookies(&self, cookies: &[Cookie]) -> ToolResult<()> {
         Ok(self.inner.set_cookies(cookies)?)
+    }
+
+    /// Hand vault credential `name` to the page; the pack never sees its
+    /// value. A `cookies` credential is set for the page's site; a `login`
+    /// credential is typed into `form` (required for logins). The page's
+    /// current host must match the credential's patterns.
+    pub fn use_credential(&self, name: &str, form: Option<&LoginForm>) -> ToolResult<()> {
+        Ok(self.inner.use_credential(name, form)?)
     }
 
     /// Resize the viewport.

@@ -2,10 +2,11 @@
 //! packs of [`crate::prebuilt`]) with the `browser` and `web` packs
 //! installed, and [`crate::site`], the fixture site the browser visits.
 //!
-//! The server allow-lists `fixture.localhost` only: the guard resolves
-//! `*.localhost` to loopback without DNS, so the fixture (on 127.0.0.1) is
-//! reachable by that name while `127.0.0.1`, `169.254.169.254` and every
-//! other refused address stay refused.
+//! The server allow-lists `fixture.localhost` and `other.localhost` only:
+//! the guard resolves `*.localhost` to loopback without DNS, so the fixture
+//! (on 127.0.0.1) is reachable by those names (two sites for the tests)
+//! while `127.0.0.1`, `169.254.169.254` and every other refused address
+//! stay refused.
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
@@ -15,6 +16,9 @@ use std::time::{Duration, Instant};
 
 /// The host name the fixture site is reached by (allow-listed).
 pub const FIXTURE_HOST: &str = "fixture.localhost";
+
+/// A second allow-listed name for the same fixture: another site to the browser.
+pub const OTHER_HOST: &str = "other.localhost";
 
 /// A running `helmdeck serve` with the browser and web packs installed,
 /// stopped (gracefully, so its browsers stop too) when dropped.
@@ -157,7 +161,10 @@ impl Server {
 
 fn helmdeck(data: &Path) -> Command {
     let mut cmd = Command::new(crate::helmdeck_bin());
-    cmd.arg("--data-dir").arg(data).env("HELMDECK_EGRESS_ALLOWLIST", FIXTURE_HOST).env_remove("HELMDECK_JWT_SECRET");
+    cmd.arg("--data-dir")
+        .arg(data)
+        .env("HELMDECK_EGRESS_ALLOWLIST", format!("{FIXTURE_HOST},{OTHER_HOST}"))
+        .env_remove("HELMDECK_JWT_SECRET");
     cmd
 }
 

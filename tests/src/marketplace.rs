@@ -6,10 +6,9 @@
 //!
 //! Kept small and separate: a shared `TestServer` may replace [`Host`].
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The password every test key is encrypted with.
@@ -30,43 +29,9 @@ pub fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-/// The `helmdeck` binary of this worktree, built once per test process and
-/// copied aside: the shared target directory's `debug/helmdeck` may be
-/// replaced by another checkout's build at any time.
+/// The `helmdeck` binary of this test run ([`crate::prebuilt`]).
 pub fn helmdeck() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| build_helmdeck().expect("building helmdeck"))
-}
-
-fn build_helmdeck() -> Result<PathBuf> {
-    let dir = workspace_target().join("helmdeck-market-e2e");
-    std::fs::create_dir_all(&dir)?;
-    let copy = dir.join("helmdeck");
-    // Copied under a private name and renamed over the last run's: a test
-    // process still running that one keeps its file.
-    let staging = dir.join(format!("helmdeck.{}", std::process::id()));
-    for _ in 0..3 {
-        let out = cargo()
-            .args(["build", "--package", "helmdeck", "--bin", "helmdeck", "--message-format=json"])
-            .current_dir(workspace())
-            .stderr(Stdio::inherit())
-            .output()?;
-        if !out.status.success() {
-            bail!("cargo build -p helmdeck failed");
-        }
-        let built = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-            .context("cargo reported no helmdeck executable")?;
-        std::fs::copy(&built, &staging)?;
-        // Another checkout may have rebuilt it between cargo and the copy.
-        if Command::new(&staging).args(["marketplace", "--help"]).output()?.status.success() {
-            std::fs::rename(&staging, &copy)?;
-            return Ok(copy);
-        }
-    }
-    bail!("the shared target directory kept serving another checkout's helmdeck")
+    crate::helmdeck_bin()
 }
 
 /// A `helmdeck` data directory, and the server running on it once [`Host::serve`] was called.

@@ -52,6 +52,8 @@ fn routes() -> Router<u16> {
         .route("/to-metadata", get(|| async { Redirect::temporary("http://169.254.169.254/latest/meta-data/") }))
         .route("/cookie/set", get(set_cookie))
         .route("/cookie/show", get(show_cookie))
+        .route("/login", get(|| page("Sign in", LOGIN)))
+        .route("/welcome", get(welcome))
         .route("/hang", get(|| async { tokio::time::sleep(std::time::Duration::from_secs(120)).await }))
 }
 
@@ -110,6 +112,23 @@ async fn ssrf(State(port): State<u16>) -> Html<String> {
 <script>fetch('http://[::ffff:127.0.0.1]:{port}/block').catch(() => {{}});</script>"#
     );
     page("Embeds", &body).await
+}
+
+/// The password `/welcome` accepts for user `ada`.
+pub const LOGIN_PASSWORD: &str = "correct-horse-battery-staple";
+
+const LOGIN: &str = r#"<form action="/welcome" method="get">
+<input id="user" name="user"><input id="pass" name="pass" type="password">
+<button id="go" type="submit">Sign in</button>
+</form>"#;
+
+/// Says whether the login matched, and echoes the password back (as a
+/// careless site might) so tests can check the pack sees it masked.
+async fn welcome(Query(q): Query<HashMap<String, String>>) -> Html<String> {
+    let (user, pass) = (q.get("user").cloned().unwrap_or_default(), q.get("pass").cloned().unwrap_or_default());
+    let verdict = if user == "ada" && pass == LOGIN_PASSWORD { "signed in" } else { "wrong password" };
+    let echo = pass.replace('<', "&lt;");
+    page("Welcome", &format!("<p id=\"verdict\">{verdict}</p><p id=\"echo\">you typed {echo}</p>")).await
 }
 
 async fn set_cookie(Query(q): Query<HashMap<String, String>>) -> Response {

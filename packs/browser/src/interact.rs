@@ -4,7 +4,7 @@
 
 use helmdeck_sdk::ErrorCode;
 use helmdeck_sdk::artifacts::{self, ArtifactRef};
-use helmdeck_sdk::browser::{Condition, LoadState, Navigate, Page, Screenshot, ViewportSize};
+use helmdeck_sdk::browser::{Condition, LoadState, LoginForm, Navigate, Page, Screenshot, ViewportSize};
 use helmdeck_sdk::prelude::*;
 use std::collections::BTreeMap;
 
@@ -86,6 +86,21 @@ pub enum Action {
         #[schemars(range(min = 1, max = 60000))]
         timeout_ms: Option<u32>,
     },
+    /// Use a vault credential on the current page without seeing it: a
+    /// `cookies` credential is set for the page's site; a `login` credential
+    /// is typed into the fields named by the selectors (then `submit_selector`
+    /// is clicked, when given). The page's host must be one the credential
+    /// allows; what the page shows back has the values masked.
+    UseCredential {
+        /// The credential's name in the vault (see `repo.credentials` or the operator).
+        name: String,
+        /// Login credentials: CSS selector of the username field.
+        username_selector: Option<String>,
+        /// Login credentials: CSS selector of the password field.
+        password_selector: Option<String>,
+        /// Login credentials: a button to click after typing.
+        submit_selector: Option<String>,
+    },
     /// Read the texts (or an attribute) of the elements matching a selector
     /// into the output's `extracted` under `name`.
     Extract {
@@ -110,6 +125,7 @@ impl Action {
             Action::Scroll { .. } => "scroll",
             Action::Screenshot { .. } => "screenshot",
             Action::AssertText { .. } => "assert_text",
+            Action::UseCredential { .. } => "use_credential",
             Action::Extract { .. } => "extract",
         }
     }
@@ -188,6 +204,22 @@ fn perform(page: &Page, step: &Action, out: &mut InteractOutput) -> ToolResult<(
         }
         Action::Click { selector } => page.click(selector),
         Action::Type { selector, text } => page.type_text(selector, text),
+        Action::UseCredential { name, username_selector, password_selector, submit_selector } => {
+            let form = match (username_selector, password_selector) {
+                (Some(username), Some(password)) => Some(LoginForm {
+                    username_selector: username.clone(),
+                    password_selector: password.clone(),
+                    submit_selector: submit_selector.clone(),
+                }),
+                (None, None) => None,
+                _ => {
+                    return Err(ToolError::invalid_input(
+                        "`use_credential` needs both `username_selector` and `password_selector`, or neither",
+                    ));
+                }
+            };
+            page.use_credential(name, form.as_ref())
+        }
         Action::Press { key } => page.press(key),
         Action::Select { selector, value } => page.select(selector, value),
         Action::WaitFor { selector, text, timeout_ms } => {

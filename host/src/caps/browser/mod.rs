@@ -4,10 +4,13 @@
 //! [`CapsContext`]); its browser context belongs to the call's session
 //! ([`session`]), and its traffic goes through the session's guarded proxy
 //! ([`proxy`]). Every method is audited as `browser.<method>` with the page
-//! URL.
+//! URL. Vault credentials reach pages only through `use-credential`
+//! ([`credential`]), and every text a page hands back to the pack has vault
+//! values masked, so a page that echoes a password or cookie leaks nothing.
 
 mod capture;
 mod cookies;
+mod credential;
 mod page;
 pub mod proxy;
 mod scripts;
@@ -19,7 +22,7 @@ pub use session::{BrowserService, SessionBrowser};
 use super::{CapabilityAudit, CapsContext};
 use crate::engine::CallState;
 use crate::engine::wit::host::browser::{
-    Cookie, Host, HostPage, Image, ImageFormat, NavigateOptions, Navigation, PaperFormat, PdfOptions,
+    Cookie, Host, HostPage, Image, ImageFormat, LoginForm, NavigateOptions, Navigation, PaperFormat, PdfOptions,
     ScreenshotOptions, Viewport, WaitCondition, WaitUntil,
 };
 use crate::engine::wit::host::types::Error as WitError;
@@ -59,6 +62,11 @@ impl BrowserView<'_> {
     fn begin(&self, page: &Resource<PageHandle>) -> Result<(Arc<SessionPage>, Instant), WitError> {
         let handle = self.table.get(page).map_err(|e| Error::internal(format!("unknown page handle: {e}")))?;
         Ok((handle.0.clone(), Instant::now()))
+    }
+
+    /// `text` with every vault value masked.
+    fn mask(&self, text: &str) -> String {
+        self.caps.services.vault.mask(text)
     }
 
     /// Write one audit record `browser.<method>` with the page's URL
@@ -168,13 +176,13 @@ impl HostPage for BrowserView<'_> {
 
     async fn content(&mut self, page: Resource<PageHandle>) -> Result<String, WitError> {
         let (p, started) = self.begin(&page)?;
-        let result = p.content().await;
+        let result = p.content().await.map(|t| self.mask(&t));
         self.finish("content", &p, started, result).await
     }
 
     async fn text(&mut self, page: Resource<PageHandle>) -> Result<String, WitError> {
         let (p, started) = self.begin(&page)?;
-        let result = p.text().await;
+        let result = p.text().await.map(|t| self.mask(&t));
         self.finish("text", &p, started, result).await
     }
 
@@ -185,13 +193,13 @@ impl HostPage for BrowserView<'_> {
         attribute: Option<String>,
     ) -> Result<Vec<String>, WitError> {
         let (p, started) = self.begin(&page)?;
-        let result = p.query(&selector, attribute.as_deref()).await;
+        let result = p.query(&selector, attribute.as_deref()).await.map(|l| l.iter().map(|t| self.mask(t)).collect());
         self.finish("query", &p, started, result).await
     }
 
     async fn evaluate(&mut self, page: Resource<PageHandle>, expression: String) -> Result<String, WitError> {
         let (p, started) = self.begin(&page)?;
-        let result = p.evaluate_value(&expression).await.map(|v| v.to_string());
+        let result = p.evaluate_value(&expression).await.map(|v| self.mask(&v.to_string()));
         self.finish("evaluate", &p, started, result).await
     }
 
@@ -262,7 +270,10 @@ impl HostPage for BrowserView<'_> {
 
     async fn cookies(&mut self, page: Resource<PageHandle>) -> Result<Vec<Cookie>, WitError> {
         let (p, started) = self.begin(&page)?;
-        let result = p.cookies().await;
+        let result = p
+            .cookies()
+            .await
+            .map(|list| list.into_iter().map(|c| Cookie { value: self.mask(&c.value), ..c }).collect());
         self.finish("cookies", &p, started, result).await
     }
 
@@ -270,6 +281,24 @@ impl HostPage for BrowserView<'_> {
         let (p, started) = self.begin(&page)?;
         let result = p.set_cookies(cookies).await;
         self.finish("set_cookies", &p, started, result).await
+    }
+
+    async fn use_credential(
+        &mut self,
+        page: Resource<PageHandle>,
+        name: String,
+        form: Option<LoginForm>,
+    ) -> Result<(), WitError> {
+        let (p, started) = self.begin(&page)?;
+        let result = credential::use_credential(self.caps, &p, &name, form).await;
+        // The credential's name goes under `name`: the redactor masks any field called `credential`.
+        let mut entry = CapabilityAudit::start("browser.use_credential", Some(p.known_url()), started);
+        if let Err(e) = &result {
+            entry = entry.failed(e);
+        }
+        entry.details.get_or_insert_with(|| serde_json::json!({}))["name"] = name.into();
+        self.caps.audit(entry).await?;
+        result.map_err(Into::into)
     }
 
     async fn set_viewport(&mut self, page: Resource<PageHandle>, viewport: Viewport) -> Result<(), WitError> {
