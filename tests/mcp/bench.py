@@ -11,7 +11,7 @@ HTTP client): the price of the MCP layer for a trivial tool.
 doing `browser_navigate` + `browser_take_screenshot`, both through the same
 client, on the same local page served by this script.
 
-Run by `cargo xtask bench-mcp`; timings belong in benchmarks, never in tests.
+Run by `cargo xtask bench --only mcp`; timings belong in benchmarks, never in tests.
 """
 
 from __future__ import annotations
