@@ -4,20 +4,29 @@
 //! command, reports it, and leaves the session usable.
 
 use anyhow::Result;
-use helmdeck_tests::live_server::Instance;
+use helmdeck_tests::live_server::{Instance, LiveServer};
 use serde_json::{Value, json};
 
-#[tokio::test(flavor = "multi_thread")]
-async fn escapes_are_refused_and_runaway_commands_are_contained_and_reported() -> Result<()> {
+/// A served instance, an agent token (`packs:call`) and a session it opened.
+async fn agent_session() -> Result<(Instance, LiveServer, String, String)> {
     let instance = Instance::new(&[])?;
     let agent = instance.token("agent-ada", "packs:call")?;
     let server = instance.serve()?;
     let (_, session) = server.send(&agent, reqwest::Method::POST, "/api/v1/sessions", Some(&json!({}))).await?;
     let sid = session["id"].as_str().unwrap().to_owned();
-    let with = |mut input: Value| {
-        input["_session_id"] = json!(sid);
-        input
-    };
+    Ok((instance, server, agent, sid))
+}
+
+/// `input` bound to session `sid`.
+fn in_session(mut input: Value, sid: &str) -> Value {
+    input["_session_id"] = json!(sid);
+    input
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn escapes_are_refused_and_runaway_commands_are_contained_and_reported() -> Result<()> {
+    let (_instance, server, agent, sid) = agent_session().await?;
+    let with = |input: Value| in_session(input, &sid);
     let outside = tempfile::tempdir()?;
     let secret = outside.path().join("secret.txt");
     std::fs::write(&secret, "host-only")?;
@@ -92,15 +101,8 @@ async fn escapes_are_refused_and_runaway_commands_are_contained_and_reported() -
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_repository_starts_empty_takes_a_first_commit_and_is_made_once() -> Result<()> {
-    let instance = Instance::new(&[])?;
-    let agent = instance.token("agent-ada", "packs:call")?;
-    let server = instance.serve()?;
-    let (_, session) = server.send(&agent, reqwest::Method::POST, "/api/v1/sessions", Some(&json!({}))).await?;
-    let sid = session["id"].as_str().unwrap().to_owned();
-    let with = |mut input: Value| {
-        input["_session_id"] = json!(sid);
-        input
-    };
+    let (_instance, server, agent, sid) = agent_session().await?;
+    let with = |input: Value| in_session(input, &sid);
     let made = server.call_ok(&agent, "git.init", with(json!({ "path": "project" }))).await?;
     assert_eq!((made["path"].as_str(), made["branch"].as_str()), (Some("project"), Some("main")), "{made}");
     let empty = server.call_ok(&agent, "git.log", with(json!({ "path": "project" }))).await?;

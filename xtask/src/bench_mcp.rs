@@ -107,7 +107,8 @@ fn playwright(root: &Path) -> Result<(Running, String)> {
         .spawn()?;
     let running = Running(child);
     wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).ok()).context("@playwright/mcp did not start")?;
-    Ok((running, format!("http://127.0.0.1:{port}/mcp")))
+    // @playwright/mcp answers only requests whose Host is `localhost:PORT`.
+    Ok((running, format!("http://localhost:{port}/mcp")))
 }
 
 fn which(program: &str) -> Option<PathBuf> {
