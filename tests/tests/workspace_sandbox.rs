@@ -71,6 +71,9 @@ async fn escapes_are_refused_and_runaway_commands_are_contained_and_reported() -
             (403, Some("unauthorized")),
             "git.init {path}: {refused}"
         );
+        let clone = json!({ "url": "https://git.example.com/team/app.git", "dir": format!("{path}/app") });
+        let (status, refused) = server.call(&agent, "repo.fetch", with(clone)).await?;
+        assert_eq!((status, refused["error"]["code"].as_str()), (403, Some("unauthorized")), "clone {path}: {refused}");
     }
 
     let me = server.call_ok(&agent, "cmd.run", with(json!({ "shell": "id -u" }))).await?;

@@ -125,7 +125,7 @@ impl CapsContext {
         if rel.as_os_str().is_empty() {
             return Err(Error::invalid_input("`dir` must name a directory inside the workspace"));
         }
-        let checkout = Checkout::locate(&session.private_dir(), &session.workspace(), &rel);
+        let checkout = checkout_at(&session, &rel, &slash(&rel))?;
         let occupied = checkout.git_dir.exists()
             || std::fs::read_dir(&checkout.workdir).is_ok_and(|mut entries| entries.next().is_some());
         if occupied {
@@ -422,23 +422,27 @@ fn prepare_libgit2() {
     });
 }
 
-/// The checkout of workspace-relative `path` in `session`. `unauthorized`
+/// The checkout of workspace-relative `path` in `session`.
+fn locate(session: &LiveSession, path: &str) -> Result<Checkout> {
+    checkout_at(session, &super::fs::workspace::relative(path)?, path)
+}
+
+/// The checkout at `rel` (shown to the caller as `shown`). `unauthorized`
 /// when a component of the path inside the workspace is a symbolic link (a
 /// command could have planted one pointing out of the workspace, and git
 /// would follow it).
-fn locate(session: &LiveSession, path: &str) -> Result<Checkout> {
-    let rel = super::fs::workspace::relative(path)?;
+fn checkout_at(session: &LiveSession, rel: &std::path::Path, shown: &str) -> Result<Checkout> {
     let workspace = session.workspace();
     let mut at = workspace.clone();
     for part in rel.components() {
         at.push(part);
         if at.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) {
             return Err(Error::unauthorized(format!(
-                "`{path}` goes through a symbolic link; git works only on real directories of the workspace"
+                "`{shown}` goes through a symbolic link; git works only on real directories of the workspace"
             )));
         }
     }
-    Ok(Checkout::locate(&session.private_dir(), &workspace, &rel))
+    Ok(Checkout::locate(&session.private_dir(), &workspace, rel))
 }
 
 fn commit_info(c: CommitSummary) -> CommitInfo {
