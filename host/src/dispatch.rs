@@ -99,7 +99,8 @@ impl Dispatcher {
     /// Run one call and audit it (exactly one API record per call, whatever
     /// the outcome). Dropping the future cancels the pack at its next epoch
     /// tick, unaudited (an ephemeral session is then closed by the session
-    /// watchdog); use [`Dispatcher::call_until`] to cancel with a record.
+    /// watchdog); use [`Dispatcher::call_until`] to cancel with a record and
+    /// the ephemeral session closed at once.
     pub async fn call(&self, req: CallRequest) -> Result<CallResponse, CallFailure> {
         self.call_until(req, std::future::pending()).await
     }
@@ -127,10 +128,14 @@ impl Dispatcher {
 
         let named = take_session_id(&mut req.input);
         let named_id = named.as_ref().ok().cloned().flatten();
+        // The slot `run` makes, kept here too so a cancelled call still
+        // closes the ephemeral session it opened (its browser context, its
+        // directory) instead of leaving it to expire.
+        let made = std::sync::OnceLock::new();
         let (result, logs, slot) = match named {
             Ok(named) => tokio::select! {
-                outcome = self.run(&req, named, &call_id, &mut audit) => outcome,
-                () = cancelled => (Err(cancelled_by_caller(&req.tool)), None, None),
+                outcome = self.run(&req, named, &call_id, &mut audit, &made) => outcome,
+                () = cancelled => (Err(cancelled_by_caller(&req.tool)), None, made.get().cloned()),
             },
             Err(e) => (Err(e), None, None),
         };
@@ -162,6 +167,7 @@ impl Dispatcher {
         named_session: Option<String>,
         call_id: &str,
         audit: &mut AuditEvent,
+        made: &std::sync::OnceLock<Arc<SessionSlot>>,
     ) -> (Result<Completed>, GuestLogs, Option<Arc<SessionSlot>>) {
         let snapshot = self.registry.snapshot();
         let (pack, index) = match snapshot.resolve(&req.tool) {
@@ -184,6 +190,7 @@ impl Dispatcher {
             None => None,
         };
         let slot = Arc::new(SessionSlot::new(self.services.sessions.clone(), &req.actor, named));
+        let _ = made.set(slot.clone());
         let input = req.input.to_string();
         audit.bytes_in = input.len() as u64;
         let caps = CapsContext {

@@ -217,6 +217,53 @@ fn cancelling_a_call_stops_the_pack_and_the_connection_keeps_working() -> Result
 }
 
 #[test]
+fn a_cancelled_call_closes_the_ephemeral_session_it_opened() -> Result<()> {
+    let browser = helmdeck_tests::builtin_pack("browser").dir.clone();
+    let server = TestServer::start(&[&packs().fixture, &browser])?;
+    let token = server.token("mcp-tester", None)?;
+    let page = serve_text(PAGE)?;
+    // Opens a page (so an ephemeral session with a browser context), then waits for good.
+    let hang = json!({ "url": page, "actions": [{ "action": "wait_for", "selector": "#never", "timeout_ms": 60000 }] });
+    let args = hang.to_string();
+    let run = client(
+        &server,
+        &token,
+        &[
+            "cancel",
+            "--transport",
+            "http",
+            "--tool",
+            "browser_interact",
+            "--args",
+            &args,
+            "--after",
+            "5",
+            "--then-tool",
+            "fixture_steps",
+            "--then-args",
+            r#"{"steps":1}"#,
+        ],
+    )?;
+    assert_eq!(run.report["cancelled"], true, "{}", run.report);
+    let admin = server.token("auditor", Some("audit:read"))?;
+    let (_, _, body) = raw(
+        "GET",
+        &format!("{}/api/v1/audit?capability=browser.navigate", server.url),
+        &[("authorization", &format!("Bearer {admin}"))],
+        "",
+    );
+    let navigated: Value = serde_json::from_str(&body)?;
+    assert_eq!(navigated["records"][0]["outcome"], "ok", "the call got as far as a session and a page: {navigated}");
+    let sessions = server.data_dir().join("sessions");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while std::fs::read_dir(&sessions).is_ok_and(|mut dir| dir.next().is_some()) {
+        assert!(std::time::Instant::now() < deadline, "the cancelled call's session directory is still there");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+#[test]
 fn installing_a_pack_while_a_client_is_connected_notifies_it_and_the_new_tool_is_callable() -> Result<()> {
     let (server, token) = server()?;
     let helmdeck = binaries().helmdeck.to_string_lossy().into_owned();
