@@ -128,18 +128,19 @@ impl Dispatcher {
 
         let named = take_session_id(&mut req.input);
         let named_id = named.as_ref().ok().cloned().flatten();
-        // The slot `run` makes, kept here too so a cancelled call still
-        // closes the ephemeral session it opened (its browser context, its
-        // directory) instead of leaving it to expire.
+        // The slot `run` makes, held here so that a finished and a cancelled
+        // call alike close the ephemeral session it opened (its browser
+        // context, its directory) instead of leaving it to expire.
         let made = std::sync::OnceLock::new();
-        let (result, logs, slot) = match named {
+        let (result, logs) = match named {
             Ok(named) => tokio::select! {
                 outcome = self.run(&req, named, &call_id, &mut audit, &made) => outcome,
-                () = cancelled => (Err(cancelled_by_caller(&req.tool)), None, made.get().cloned()),
+                () = cancelled => (Err(cancelled_by_caller(&req.tool)), None),
             },
-            Err(e) => (Err(e), None, None),
+            Err(e) => (Err(e), None),
         };
-        audit.session = slot.as_ref().and_then(|s| s.id());
+        let slot: Option<&Arc<SessionSlot>> = made.get();
+        audit.session = slot.and_then(|s| s.id());
         if let Some(slot) = slot
             && let Err(e) = slot.release().await
         {
@@ -168,11 +169,11 @@ impl Dispatcher {
         call_id: &str,
         audit: &mut AuditEvent,
         made: &std::sync::OnceLock<Arc<SessionSlot>>,
-    ) -> (Result<Completed>, GuestLogs, Option<Arc<SessionSlot>>) {
+    ) -> (Result<Completed>, GuestLogs) {
         let snapshot = self.registry.snapshot();
         let (pack, index) = match snapshot.resolve(&req.tool) {
             Ok(found) => found,
-            Err(e) => return (Err(e), None, None),
+            Err(e) => return (Err(e), None),
         };
         let tool = pack.tool(index);
         let version = pack.manifest.version.to_string();
@@ -180,17 +181,16 @@ impl Dispatcher {
         audit.version = Some(version.clone());
         audit.digest = Some(pack.digest.to_hex());
         if let Err(e) = tool.check_input(&qualified, &req.input) {
-            return (Err(e), None, None);
+            return (Err(e), None);
         }
         let named = match &named_session {
             Some(id) => match self.services.sessions.acquire(id, &req.actor).await {
                 Ok(session) => Some(session),
-                Err(e) => return (Err(e), None, None),
+                Err(e) => return (Err(e), None),
             },
             None => None,
         };
-        let slot = Arc::new(SessionSlot::new(self.services.sessions.clone(), &req.actor, named));
-        let _ = made.set(slot.clone());
+        let slot = made.get_or_init(|| Arc::new(SessionSlot::new(self.services.sessions.clone(), &req.actor, named)));
         let input = req.input.to_string();
         audit.bytes_in = input.len() as u64;
         let caps = CapsContext {
@@ -215,7 +215,7 @@ impl Dispatcher {
         let logs = Some((invocation.stdout, invocation.stderr));
         let output = match invocation.result {
             Ok(text) => text,
-            Err(e) => return (Err(e), logs, Some(slot)),
+            Err(e) => return (Err(e), logs),
         };
         audit.bytes_out = output.len() as u64;
         let checked = serde_json::from_str::<Value>(&output)
@@ -229,7 +229,7 @@ impl Dispatcher {
             version,
             output,
         });
-        (completed, logs, Some(slot))
+        (completed, logs)
     }
 }
 

@@ -37,25 +37,19 @@ pub struct HelmdeckMcp {
     app: Arc<Helmdeck>,
 }
 
-/// Who called, from the HTTP request the
-/// authentication layer vetted.
-struct Caller {
-    principal: Principal,
-}
-
 impl HelmdeckMcp {
     /// A handler over `app`.
     pub fn new(app: Arc<Helmdeck>) -> Self {
         HelmdeckMcp { app }
     }
 
-    fn caller(&self, extensions: &rmcp::model::Extensions) -> Result<Caller, McpError> {
+    /// Who called, from the HTTP request the authentication layer vetted.
+    fn caller(&self, extensions: &rmcp::model::Extensions) -> Result<Principal, McpError> {
         let parts = extensions.get::<Parts>();
-        let principal = parts.and_then(|p| p.extensions.get::<Principal>()).cloned().ok_or_else(|| {
+        parts.and_then(|p| p.extensions.get::<Principal>()).cloned().ok_or_else(|| {
             // The authentication layer runs before every MCP route; reaching here is a wiring fault.
             McpError::internal_error("the request carries no authenticated caller", None)
-        })?;
-        Ok(Caller { principal })
+        })
     }
 
     /// Record a call refused before dispatch (scope), like REST does.
@@ -77,8 +71,8 @@ impl HelmdeckMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let caller = self.caller(&ctx.extensions)?;
-        if let Err(e) = caller.principal.require(Scope::PacksCall) {
-            self.audit_refusal(&caller.principal.subject, &request.name, &e).await;
+        if let Err(e) = caller.require(Scope::PacksCall) {
+            self.audit_refusal(&caller.subject, &request.name, &e).await;
             return Ok(results::error_result(&e, None).into());
         }
         let snapshot = self.app.registry.snapshot();
@@ -94,7 +88,7 @@ impl HelmdeckMcp {
             version: VersionSelector::Latest,
         };
         let input = serde_json::Value::Object(request.arguments.unwrap_or_default());
-        let mut call = CallRequest::new(tool, input, caller.principal.subject, "mcp tools/call");
+        let mut call = CallRequest::new(tool, input, caller.subject, "mcp tools/call");
         call.client = ctx.client_info().map(|c| format!("{} {}", c.name, c.version));
         let progress = ctx.meta.get_progress_token().map(|token| {
             let (sink, feed) = ProgressSink::channel();
@@ -144,7 +138,7 @@ impl ServerHandler for HelmdeckMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let caller = self.caller(&ctx.extensions)?;
-        caller.principal.require(Scope::PacksRead).map_err(|e| McpError::invalid_request(e.message, None))?;
+        caller.require(Scope::PacksRead).map_err(|e| McpError::invalid_request(e.message, None))?;
         Ok(ListToolsResult::with_all_items(tools::list(&self.app.registry.snapshot())))
     }
 
