@@ -6,6 +6,7 @@
 //!
 //! Kept small and separate: a shared `TestServer` may replace [`Host`].
 
+use crate::prebuilt::workspace_root;
 use anyhow::{Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -13,16 +14,6 @@ use std::time::{Duration, Instant};
 
 /// The password every test key is encrypted with.
 pub const KEY_PASSWORD: &str = "correct horse battery staple";
-
-/// The workspace root.
-pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
-}
-
-/// Cargo's target directory (`CARGO_TARGET_DIR`, else `<workspace>/target`).
-pub fn workspace_target() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"))
-}
 
 /// `cargo` as the test runner was started with.
 pub fn cargo() -> Command {
@@ -201,7 +192,7 @@ async fn serve_file(root: &Path, path: &str) -> (axum::http::StatusCode, Vec<u8>
 /// the component imports `helmdeck:host/http` (its manifest still requests nothing).
 pub fn greeter(parent: &Path, version: &str, greeting: &str, uses_http: bool) -> Result<PathBuf> {
     let dir = parent.join(format!("mk-greeter-{version}"));
-    let sdk = workspace().join("sdk-guest");
+    let sdk = workspace_root().join("sdk-guest");
     let out = Command::new(helmdeck())
         .args(["pack", "new", "mk-greeter", "--path"])
         .arg(&dir)
@@ -223,7 +214,7 @@ pub fn greeter(parent: &Path, version: &str, greeting: &str, uses_http: bool) ->
     }
     // The workspace's lock file pins the same dependency versions, so the
     // shared target directory's builds of them are reused.
-    std::fs::copy(workspace().join("Cargo.lock"), dir.join("Cargo.lock"))?;
+    std::fs::copy(workspace_root().join("Cargo.lock"), dir.join("Cargo.lock"))?;
     let status = cargo()
         .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
         .arg(dir.join("Cargo.toml"))
@@ -250,7 +241,7 @@ fn edit(path: &Path, from: &str, to: &str) -> Result<()> {
 /// (`cryptography` + `pynacl`, installed by `cargo xtask setup`).
 pub fn python_interop(args: &[&str]) -> Output {
     Command::new(crate::mcp_support::python())
-        .arg(workspace().join("tests/interop/cosign_interop.py"))
+        .arg(workspace_root().join("tests/interop/cosign_interop.py"))
         .args(args)
         .output()
         .expect("running the test virtualenv's python")

@@ -15,10 +15,7 @@ use std::time::{Duration, Instant};
 /// How long a server gets to start or a client run to finish.
 const PATIENCE: Duration = Duration::from_secs(120);
 
-/// The workspace root.
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
-}
+pub use crate::prebuilt::workspace_root;
 
 fn run(cmd: &mut Command) -> Result<Output> {
     let output = cmd.output().with_context(|| format!("starting {cmd:?}"))?;

@@ -101,6 +101,11 @@ fn pack_at(key: &str) -> &'static BuiltPack {
         .unwrap_or_else(|| panic!("no pack crate at `{key}`; there are: {:?}", packs.keys().collect::<Vec<_>>()))
 }
 
+/// The workspace root (the directory of the top `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
+}
+
 /// Cargo's target directory for this workspace (`CARGO_TARGET_DIR` or
 /// `target/`), where `cargo xtask setup` puts the test virtualenv.
 pub fn target_dir() -> PathBuf {

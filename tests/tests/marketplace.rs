@@ -333,7 +333,7 @@ fn the_built_in_packs_install_verified_on_first_start_and_pass_their_examples() 
     let status = helmdeck_tests::marketplace::cargo()
         .args(["xtask", "publish", "--out"])
         .arg(&catalog)
-        .current_dir(helmdeck_tests::marketplace::workspace())
+        .current_dir(helmdeck_tests::prebuilt::workspace_root())
         .status()
         .unwrap();
     assert!(status.success(), "cargo xtask publish failed");
@@ -353,7 +353,7 @@ fn the_built_in_packs_install_verified_on_first_start_and_pass_their_examples() 
         assert!(manifest_schema.is_valid(&manifest), "{pack}'s published manifest does not match the schema");
     }
 
-    let key = helmdeck_tests::marketplace::workspace_target().join("helmdeck-dev-key/cosign.pub");
+    let key = helmdeck_tests::prebuilt::target_dir().join("helmdeck-dev-key/cosign.pub");
     let mut host = Host::new();
     let (catalog_arg, key_arg) = (catalog.display().to_string(), key.display().to_string());
     host.serve(

@@ -3,19 +3,20 @@
 //! marketplace benchmark's samples and their percentiles as JSON.
 
 use anyhow::{Result, bail};
-use helmdeck_tests::marketplace::{CatalogServer, cargo, workspace, workspace_target};
+use helmdeck_tests::marketplace::{CatalogServer, cargo};
 use helmdeck_tests::marketplace_bench::measure;
+use helmdeck_tests::prebuilt::{target_dir, workspace_root};
 use serde_json::json;
 
 fn main() -> Result<()> {
     let runs: usize = std::env::args().nth(1).map(|n| n.parse()).transpose()?.unwrap_or(5);
     let out = tempfile::tempdir()?;
     let catalog = out.path().join("catalog");
-    let status = cargo().args(["xtask", "publish", "--out"]).arg(&catalog).current_dir(workspace()).status()?;
+    let status = cargo().args(["xtask", "publish", "--out"]).arg(&catalog).current_dir(workspace_root()).status()?;
     if !status.success() {
         bail!("cargo xtask publish failed");
     }
-    let key = workspace_target().join("helmdeck-dev-key/cosign.pub");
+    let key = target_dir().join("helmdeck-dev-key/cosign.pub");
     let served = CatalogServer::start(&catalog);
     let samples = tokio::runtime::Runtime::new()?.block_on(measure(&catalog, &served.url, &key, runs))?;
     let stats = |values: &[f64]| {
