@@ -136,7 +136,12 @@ impl Plan {
         }
         let timeout = cmd.timeout_ms.map_or(DEFAULT_TIMEOUT, |ms| Duration::from_millis(u64::from(ms.max(1))));
         let timeout = timeout.min(MAX_TIMEOUT);
-        let cpu = cmd.cpu_seconds.map_or(timeout.as_secs().max(1), |s| u64::from(s.max(1))).min(MAX_TIMEOUT.as_secs());
+        // Unless the pack sets one, the CPU budget is a backstop a second
+        // past the deadline: a busy single process then meets the deadline
+        // first and is reported `timed_out`, instead of racing the kernel's
+        // CPU-limit kill to it.
+        let backstop = timeout.as_millis().div_ceil(1000) as u64 + 1;
+        let cpu = cmd.cpu_seconds.map_or(backstop, |s| u64::from(s.max(1))).min(MAX_TIMEOUT.as_secs() + 1);
         Ok(Plan {
             limits: Limits {
                 memory_bytes: u64::from(cmd.memory_mb.unwrap_or(DEFAULT_MEMORY_MB).clamp(16, MAX_MEMORY_MB)) << 20,

@@ -96,6 +96,16 @@ async fn a_fork_bomb_stops_at_the_process_limit_and_nothing_survives_the_timeout
 }
 
 #[tokio::test]
+async fn a_busy_loop_meets_its_deadline_before_the_default_cpu_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command("sh", &["-c", "while :; do :; done"]);
+    cmd.timeout_ms = Some(1500);
+    let (out, uid) = run(dir.path(), 5, cmd).await;
+    assert!(out.timed_out, "stopped by the deadline, not by the CPU limit: {out:?}");
+    assert_eq!(processes_of(uid), 0);
+}
+
+#[tokio::test]
 async fn a_runaway_command_is_killed_at_its_deadline_with_its_background_children() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = command("sh", &["-c", "sleep 300 & sleep 300"]);
