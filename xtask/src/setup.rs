@@ -9,12 +9,13 @@ use std::process::Command;
 
 /// Debian packages the project needs at run or test time, with a shell
 /// command that succeeds when each is present: git (fixture repositories and
-/// `git http-backend` for the smart-HTTP tests), Chromium (session
-/// browsers), OpenSSH's server and `ssh-keygen` (the SSH remote of the
+/// `git http-backend` for the smart-HTTP tests), Chromium and its headless
+/// shell (session browsers run the shell when it is there), OpenSSH's server and `ssh-keygen` (the SSH remote of the
 /// code-loop tests), Python with venv (the test virtualenv).
 const SYSTEM_PACKAGES: &[(&str, &str)] = &[
     ("git", "command -v git"),
     ("chromium", "command -v chromium"),
+    ("chromium-headless-shell", "command -v chromium-headless-shell"),
     ("openssh-server", "command -v /usr/sbin/sshd"),
     ("openssh-client", "command -v ssh-keygen"),
     ("python3", "command -v /usr/bin/python3"),

@@ -1,5 +1,5 @@
-//! The local runtime against the real Chromium (`/usr/bin/chromium` or
-//! `HELMDECK_CHROMIUM`).
+//! The local runtime against the real Chromium (the first of
+//! [`CHROMIUM_CANDIDATES`] installed, or `HELMDECK_CHROMIUM`).
 
 use super::*;
 use std::path::Path;
@@ -12,6 +12,24 @@ fn runtime(profiles: &Path) -> LocalRuntime {
 fn cmdline(pid: u32) -> Vec<String> {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     raw.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect()
+}
+
+/// The live processes whose process group is `pgid`.
+fn process_group(pgid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|stat| {
+                // Fields after the command name: state, ppid, pgrp, …
+                let fields: Vec<&str> =
+                    stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+                fields.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(pgid)
+            })
+        })
+        .filter(|p| alive(*p))
+        .collect()
 }
 
 fn alive(pid: u32) -> bool {
@@ -37,20 +55,24 @@ async fn a_started_browser_runs_with_every_security_switch_and_stops_with_its_pr
     let profile = std::fs::read_dir(dir.path()).unwrap().count();
     assert_eq!(profile, 1, "one fresh profile per browser");
 
-    let crash_handlers = |dir: &Path| -> Vec<u32> {
-        let marker = dir.display().to_string();
-        std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|p| alive(*p) && cmdline(*p).iter().any(|a| a.starts_with("--database=") && a.contains(&marker)))
-            .collect()
-    };
-    let handlers = crash_handlers(dir.path());
-    assert!(!handlers.is_empty(), "Chromium keeps its crash database in the profile");
+    // The browser leads its own process group (its zygotes and utility
+    // processes); the desktop build's crash handlers leave the group but
+    // keep their database in the profile (the headless shell runs none).
+    let group = process_group(pid);
+    assert!(group.len() > 1, "the browser's helpers share its process group: {group:?}");
+    let crash_handlers: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            let marker = dir.path().display().to_string();
+            alive(*p) && cmdline(*p).iter().any(|a| a.starts_with("--database=") && a.contains(&marker))
+        })
+        .collect();
     rt.terminate(&id).await.unwrap();
     assert!(!alive(pid), "the browser process is gone");
-    assert!(handlers.iter().all(|p| !alive(*p)), "its crash handlers are gone too: {handlers:?}");
+    assert!(group.iter().all(|p| !alive(*p)), "every process in its group is gone too: {group:?}");
+    assert!(crash_handlers.iter().all(|p| !alive(*p)), "its crash handlers are gone too: {crash_handlers:?}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "its profile is deleted");
     assert!(matches!(rt.health(&id).await, Health::Exited { .. }));
     assert_eq!(rt.exec(&id, &["true".to_owned()]).await.unwrap_err().code, ErrorCode::InvalidInput);
