@@ -227,6 +227,14 @@ async fn sessions_keep_their_own_cookies_and_deleting_one_frees_its_context() ->
         "session a keeps its cookie across calls"
     );
     assert_eq!(seen_b?.output()["extracted"]["cookie"], json!(["flavour=beta"]), "and does not see b's");
+    let next = json!({ "actions": [{ "action": "extract", "name": "cookie", "selector": "#cookie" }] });
+    let next = server.call_in(&a, "browser.interact", next).await?;
+    let next = next.output();
+    assert_eq!(
+        (&next["final_url"], &next["extracted"]["cookie"]),
+        (&json!("about:blank"), &json!([])),
+        "a session's next call starts on a blank page, not on what the last call left"
+    );
     let fresh = server.call("browser.interact", show.clone()).await?;
     assert_eq!(fresh.output()["extracted"]["cookie"], json!(["none"]), "an ephemeral session starts empty");
 

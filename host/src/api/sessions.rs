@@ -66,8 +66,9 @@ pub async fn delete(
 }
 
 /// `GET /api/v1/browsers`: the session browser pool (admin): running
-/// browsers with their runtime ids, open contexts (the spare one made ahead
-/// for the next session included), crashes since start.
+/// browsers with their runtime ids, open contexts (the spares made ahead
+/// for the next sessions included), spares ready and wanted, crashes since
+/// start.
 pub async fn browsers(State(app): AppState, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Admin)?;
     let pool = app.services.browser.pool();
@@ -80,6 +81,7 @@ pub async fn browsers(State(app): AppState, caller: Caller) -> Result<Json<Value
         "can_exec": traits.can_exec,
         "stats": pool.stats(),
         "spare_contexts": spares,
+        "spare_contexts_wanted": app.services.browser.spares_wanted(),
         "instances": instances,
     })))
 }

@@ -43,6 +43,13 @@ pub struct BrowserView<'a> {
 /// operation running on it, so no borrow of the table spans an await).
 pub struct PageHandle(pub Arc<SessionPage>);
 
+/// One page operation in progress: its name and start, for its audit record.
+#[derive(Clone, Copy)]
+struct Operation {
+    method: &'static str,
+    started: Instant,
+}
+
 /// The [`HasData`] marker that links `browser` with a [`BrowserView`].
 pub struct BrowserData;
 
@@ -58,10 +65,25 @@ pub fn view(state: &mut CallState) -> BrowserView<'_> {
 impl Host for BrowserView<'_> {}
 
 impl BrowserView<'_> {
-    /// The page behind `page` and the time the operation started.
-    fn begin(&self, page: &Resource<PageHandle>) -> Result<(Arc<SessionPage>, Instant), WitError> {
+    /// The page behind `page`.
+    fn handle(&self, page: &Resource<PageHandle>) -> Result<Arc<SessionPage>, WitError> {
         let handle = self.table.get(page).map_err(|e| Error::internal(format!("unknown page handle: {e}")))?;
-        Ok((handle.0.clone(), Instant::now()))
+        Ok(handle.0.clone())
+    }
+
+    /// Start operation `method` on `page`: the page, blank if an earlier
+    /// call left it showing its document (a failure to clear it is audited
+    /// as the operation's), and the operation for [`BrowserView::finish`].
+    async fn begin(
+        &mut self,
+        method: &'static str,
+        page: &Resource<PageHandle>,
+    ) -> Result<(Arc<SessionPage>, Operation), WitError> {
+        let (p, op) = (self.handle(page)?, Operation { method, started: Instant::now() });
+        if let Err(e) = p.settle().await {
+            self.finish::<()>(op, &p, Err(e)).await?;
+        }
+        Ok((p, op))
     }
 
     /// `text` with every vault value masked.
@@ -71,16 +93,25 @@ impl BrowserView<'_> {
 
     /// Write one audit record `browser.<method>` with the page's URL
     /// (after the operation, so a navigation records where it landed).
-    async fn finish<T>(
+    async fn finish<T>(&mut self, op: Operation, page: &SessionPage, result: Result<T>) -> Result<T, WitError> {
+        self.finish_naming(op, page, result, None).await
+    }
+
+    /// [`BrowserView::finish`], with `name` (what the operation used) under
+    /// `details.name`.
+    async fn finish_naming<T>(
         &mut self,
-        method: &str,
+        op: Operation,
         page: &SessionPage,
-        started: Instant,
         result: Result<T>,
+        name: Option<&str>,
     ) -> Result<T, WitError> {
-        let mut entry = CapabilityAudit::start(&format!("browser.{method}"), Some(page.known_url()), started);
+        let mut entry = CapabilityAudit::start(&format!("browser.{}", op.method), Some(page.known_url()), op.started);
         if let Err(e) = &result {
             entry = entry.failed(e);
+        }
+        if let Some(name) = name {
+            entry.details.get_or_insert_with(|| serde_json::json!({}))["name"] = name.into();
         }
         self.caps.audit(entry).await?;
         result.map_err(Into::into)
@@ -133,27 +164,28 @@ impl HostPage for BrowserView<'_> {
         options: NavigateOptions,
     ) -> Result<Navigation, WitError> {
         let service = self.caps.services.browser.clone();
-        let started = Instant::now();
+        let op = Operation { method: "navigate", started: Instant::now() };
         let checked = vet_url(&service, &url).await;
         let target = match checked {
             Ok(u) => u,
             Err(e) => {
-                self.caps.audit(CapabilityAudit::start("browser.navigate", Some(url), started).failed(&e)).await?;
+                self.caps.audit(CapabilityAudit::start("browser.navigate", Some(url), op.started).failed(&e)).await?;
                 return Err(e.into());
             }
         };
         let idle = options.wait_until == WaitUntil::NetworkIdle;
         let timeout = wait_time(options.timeout_ms);
-        let (p, _) = self.begin(&page)?;
+        // A navigation replaces whatever an earlier call left on the page.
+        let p = self.handle(&page)?;
         let result = p.navigate(&target, idle, options.selector.as_deref(), timeout).await;
-        let landed = self.finish("navigate", &p, started, result).await?;
+        let landed = self.finish(op, &p, result).await?;
         Ok(Navigation { url: landed.url, status: landed.status, title: landed.title })
     }
 
     async fn location(&mut self, page: Resource<PageHandle>) -> Result<Navigation, WitError> {
-        let (p, started) = self.begin(&page)?;
+        let (p, op) = self.begin("location", &page).await?;
         let result = p.location().await;
-        let at = self.finish("location", &p, started, result).await?;
+        let at = self.finish(op, &p, result).await?;
         Ok(Navigation { url: at.url, status: None, title: at.title })
     }
 
@@ -168,22 +200,22 @@ impl HostPage for BrowserView<'_> {
             full_page: options.full_page,
             selector: options.selector.as_deref(),
         };
-        let (p, started) = self.begin(&page)?;
+        let (p, op) = self.begin("screenshot", &page).await?;
         let result = capture::screenshot(&p, &shot).await;
-        let image = self.finish("screenshot", &p, started, result).await?;
+        let image = self.finish(op, &p, result).await?;
         Ok(Image { data: image.data, width: image.width, height: image.height })
     }
 
     async fn content(&mut self, page: Resource<PageHandle>) -> Result<String, WitError> {
-        let (p, started) = self.begin(&page)?;
+        let (p, op) = self.begin("content", &page).await?;
         let result = p.content().await.map(|t| self.mask(&t));
-        self.finish("content", &p, started, result).await
+        self.finish(op, &p, result).await
     }
 
     async fn text(&mut self, page: Resource<PageHandle>) -> Result<String, WitError> {
-        let (p, started) = self.begin(&page)?;
+        let (p, op) = self.begin("text", &page).await?;
         let result = p.text().await.map(|t| self.mask(&t));
-        self.finish("text", &p, started, result).await
+        self.finish(op, &p, result).await
     }
 
     async fn query(
@@ -192,39 +224,39 @@ impl HostPage for BrowserView<'_> {
         selector: String,
         attribute: Option<String>,
     ) -> Result<Vec<String>, WitError> {
-        let (p, started) = self.begin(&page)?;
+        let (p, op) = self.begin("query", &page).await?;
         let result = p.query(&selector, attribute.as_deref()).await.map(|l| l.iter().map(|t| self.mask(t)).collect());
-        self.finish("query", &p, started, result).await
+        self.finish(op, &p, result).await
     }
 
     async fn evaluate(&mut self, page: Resource<PageHandle>, expression: String) -> Result<String, WitError> {
-        let (p, started) = self.begin(&page)?;
+        let (p, op) = self.begin("evaluate", &page).await?;
         let result = p.evaluate_value(&expression).await.map(|v| self.mask(&v.to_string()));
-        self.finish("evaluate", &p, started, result).await
+        self.finish(op, &p, result).await
     }
 
     async fn click(&mut self, page: Resource<PageHandle>, selector: String) -> Result<(), WitError> {
-        let (p, started) = self.begin(&page)?;
+        let (p, op) = self.begin("click", &page).await?;
         let result = p.click(&selector).await;
-        self.finish("click", &p, started, result).await
+        self.finish(op, &p, result).await
     }
 
     async fn type_text(&mut self, page: Resource<PageHandle>, selector: String, text: String) -> Result<(), WitError> {
-        let (p, started) = self.begin(&page)?;
+        let (p, op) = self.begin("type_text", &page).await?;
         let result = p.type_text(&selector, &text).await;
-        self.finish("type_text", &p, started, result).await
+        self.finish(op, &p, result).await
     }
 
     async fn press(&mut self, page: Resource<PageHandle>, key: String) -> Result<(), WitError> {
-        let (p, started) = self.begin(&page)?;
+        let (p, op) = self.begin("press", &page).await?;
         let result = p.press(&key).await;
-        self.finish("press", &p, started, result).await
+        self.finish(op, &p, result).await
     }
 
     async fn select(&mut self, page: Resource<PageHandle>, selector: String, value: String) -> Result<(), WitError> {
-        let (p, started) = self.begin(&page)?;
+        let (p, op) = self.begin("select", &page).await?;
         let result = p.select(&selector, &value).await;
-        self.finish("select", &p, started, result).await
+        self.finish(op, &p, result).await
     }
 
     async fn scroll(
@@ -234,9 +266,9 @@ impl HostPage for BrowserView<'_> {
         dx: i32,
         dy: i32,
     ) -> Result<(), WitError> {
-        let (p, started) = self.begin(&page)?;
+        let (p, op) = self.begin("scroll", &page).await?;
         let result = p.scroll(selector.as_deref(), dx, dy).await;
-        self.finish("scroll", &p, started, result).await
+        self.finish(op, &p, result).await
     }
 
     async fn wait_for(
@@ -251,9 +283,9 @@ impl HostPage for BrowserView<'_> {
             WaitCondition::Text(t) => (scripts::has_text(t), format!("the text `{t}` to appear")),
             WaitCondition::Expression(e) => (scripts::truthy(e), "the expression to become true".to_owned()),
         };
-        let (p, started) = self.begin(&page)?;
-        let result = p.wait(&script, started + timeout, timeout, &what).await;
-        self.finish("wait_for", &p, started, result).await
+        let (p, op) = self.begin("wait_for", &page).await?;
+        let result = p.wait(&script, op.started + timeout, timeout, &what).await;
+        self.finish(op, &p, result).await
     }
 
     async fn pdf(&mut self, page: Resource<PageHandle>, options: PdfOptions) -> Result<Vec<u8>, WitError> {
@@ -263,24 +295,24 @@ impl HostPage for BrowserView<'_> {
             PaperFormat::A4 => Paper::A4,
             PaperFormat::A3 => Paper::A3,
         };
-        let (p, started) = self.begin(&page)?;
+        let (p, op) = self.begin("pdf", &page).await?;
         let result = capture::pdf(&p, paper, options.landscape, options.print_background).await;
-        self.finish("pdf", &p, started, result).await
+        self.finish(op, &p, result).await
     }
 
     async fn cookies(&mut self, page: Resource<PageHandle>) -> Result<Vec<Cookie>, WitError> {
-        let (p, started) = self.begin(&page)?;
+        let (p, op) = self.begin("cookies", &page).await?;
         let result = p
             .cookies()
             .await
             .map(|list| list.into_iter().map(|c| Cookie { value: self.mask(&c.value), ..c }).collect());
-        self.finish("cookies", &p, started, result).await
+        self.finish(op, &p, result).await
     }
 
     async fn set_cookies(&mut self, page: Resource<PageHandle>, cookies: Vec<Cookie>) -> Result<(), WitError> {
-        let (p, started) = self.begin(&page)?;
+        let (p, op) = self.begin("set_cookies", &page).await?;
         let result = p.set_cookies(cookies).await;
-        self.finish("set_cookies", &p, started, result).await
+        self.finish(op, &p, result).await
     }
 
     async fn use_credential(
@@ -289,30 +321,23 @@ impl HostPage for BrowserView<'_> {
         name: String,
         form: Option<LoginForm>,
     ) -> Result<(), WitError> {
-        let (p, started) = self.begin(&page)?;
+        let (p, op) = self.begin("use_credential", &page).await?;
         let result = credential::use_credential(self.caps, &p, &name, form).await;
         // The credential's name goes under `name`: the redactor masks any field called `credential`.
-        let mut entry = CapabilityAudit::start("browser.use_credential", Some(p.known_url()), started);
-        if let Err(e) = &result {
-            entry = entry.failed(e);
-        }
-        entry.details.get_or_insert_with(|| serde_json::json!({}))["name"] = name.into();
-        self.caps.audit(entry).await?;
-        result.map_err(Into::into)
+        self.finish_naming(op, &p, result, Some(&name)).await
     }
 
     async fn set_viewport(&mut self, page: Resource<PageHandle>, viewport: Viewport) -> Result<(), WitError> {
-        let (p, started) = self.begin(&page)?;
+        let (p, op) = self.begin("set_viewport", &page).await?;
         let result = p.set_viewport(viewport.width, viewport.height).await;
-        self.finish("set_viewport", &p, started, result).await
+        self.finish(op, &p, result).await
     }
 
+    /// The session keeps the tab (see [`SessionPage`]'s `Drop`); the call
+    /// is done with the browser, so the next spare can be made now.
     async fn drop(&mut self, page: Resource<PageHandle>) -> wasmtime::Result<()> {
-        if let Ok(PageHandle(page)) = self.table.delete(page)
-            && let Ok(page) = Arc::try_unwrap(page)
-        {
-            page.close().await;
-        }
+        drop(self.table.delete(page));
+        self.caps.services.browser.replenish();
         Ok(())
     }
 }

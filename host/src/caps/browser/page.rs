@@ -17,6 +17,7 @@ use chromiumoxide::layout::Point;
 use futures::StreamExt;
 use serde_json::Value;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -30,12 +31,18 @@ pub const DEFAULT_VIEWPORT: (u32, u32) = (1280, 720);
 /// How often waits re-check their condition.
 const POLL: Duration = Duration::from_millis(50);
 
-/// A page of a session, as the capability drives it.
+/// A page of a session, as the capability drives it. It may be a tab an
+/// earlier call of the session left showing its document: such a page is
+/// `stale`, and is taken back to `about:blank` before anything but a
+/// navigation touches it, so every call still starts from a blank page.
 pub struct SessionPage {
     page: Option<Page>,
     pub(super) session: Arc<SessionBrowser>,
     /// The last URL the page was known to show, for audit records.
     url: Mutex<String>,
+    stale: AtomicBool,
+    /// The pack changed the viewport: the tab is not kept for the next call.
+    resized: AtomicBool,
 }
 
 /// Where a navigation ended.
@@ -50,15 +57,21 @@ impl SessionPage {
     /// Open a page in `session`'s context, emulating its viewport, user
     /// agent and locale.
     pub async fn open(session: Arc<SessionBrowser>) -> Result<SessionPage> {
-        let (page, ready) = match session.take_ready_page() {
-            Some(page) => (page, true),
-            None => (session.context().new_page().await?, false),
+        let (page, stale, ready) = match session.take_idle_page() {
+            Some(idle) => (idle.page, idle.stale, true),
+            None => (session.context().new_page().await?, false, false),
         };
-        let handle = SessionPage { page: Some(page), session, url: Mutex::new("about:blank".to_owned()) };
+        let handle = SessionPage {
+            page: Some(page),
+            session,
+            url: Mutex::new("about:blank".to_owned()),
+            stale: AtomicBool::new(stale),
+            resized: AtomicBool::new(false),
+        };
         let spec = handle.session.spec().clone();
         if !ready {
             let viewport = spec.viewport.map_or(DEFAULT_VIEWPORT, |v| (v.width, v.height));
-            handle.set_viewport(viewport.0, viewport.1).await?;
+            handle.apply_viewport(viewport.0, viewport.1).await?;
         }
         if spec.user_agent.is_some() || spec.locale.is_some() {
             let ua = match &spec.user_agent {
@@ -87,6 +100,16 @@ impl SessionPage {
 
     fn page(&self) -> Result<&Page> {
         self.page.as_ref().ok_or_else(|| Error::internal("the page was already closed"))
+    }
+
+    /// Take a stale page back to `about:blank` (a no-op on any other).
+    pub async fn settle(&self) -> Result<()> {
+        if self.stale.load(Ordering::Acquire) {
+            self.cdp("clear the page", self.page()?.execute(NavigateParams::new("about:blank"))).await?;
+            self.stale.store(false, Ordering::Release);
+            self.remember("about:blank");
+        }
+        Ok(())
     }
 
     /// Run one CDP exchange under [`OP_TIMEOUT`], mapping its failure.
@@ -173,6 +196,7 @@ impl SessionPage {
             self.wait(&scripts::exists(selector), deadline, timeout, &format!("`{selector}` to appear")).await?;
         }
         let landed = self.location().await?;
+        self.stale.store(false, Ordering::Release);
         // A document the proxy refused (a redirect to a private address, say)
         // is the proxy's 403 page at the refused URL.
         match self.session.refusal_at(&landed.url) {
@@ -283,8 +307,14 @@ impl SessionPage {
         self.run(&scripts::scroll(selector, dx, dy)).await.map(drop)
     }
 
-    /// Set the viewport (CSS pixels, device scale factor 1).
+    /// Set the viewport (CSS pixels, device scale factor 1) at the pack's
+    /// request: the tab then no longer has the session's viewport.
     pub async fn set_viewport(&self, width: u32, height: u32) -> Result<()> {
+        self.resized.store(true, Ordering::Release);
+        self.apply_viewport(width, height).await
+    }
+
+    async fn apply_viewport(&self, width: u32, height: u32) -> Result<()> {
         if !(100..=7680).contains(&width) || !(100..=4320).contains(&height) {
             return Err(Error::invalid_input(format!(
                 "`viewport` must be 100-7680 wide and 100-4320 high, got {width}x{height}"
@@ -312,22 +342,17 @@ impl SessionPage {
     pub(super) async fn run_script(&self, script: &str) -> Result<Value> {
         self.run(script).await
     }
-
-    /// Close the tab (when the guest drops the page).
-    pub async fn close(mut self) {
-        if let Some(page) = self.page.take()
-            && self.session.context().is_alive()
-        {
-            let _ = tokio::time::timeout(Duration::from_secs(5), page.close()).await;
-        }
-    }
 }
 
 impl Drop for SessionPage {
+    /// The guest dropped the page, or the call ended without dropping it:
+    /// the session keeps the tab for its next call, unless the pack resized
+    /// it (then it is closed in the background).
     fn drop(&mut self) {
-        // A page the guest never dropped (the call trapped or timed out):
-        // close it in the background; its context outlives it.
-        if let (Some(page), Ok(rt)) = (self.page.take(), tokio::runtime::Handle::try_current())
+        let Some(page) = self.page.take() else { return };
+        if !self.resized.load(Ordering::Acquire) {
+            self.session.keep_idle_page(page);
+        } else if let Ok(rt) = tokio::runtime::Handle::try_current()
             && self.session.context().is_alive()
         {
             rt.spawn(async move {

@@ -3,6 +3,14 @@
 //! spare made ahead, for sessions with default options) and released by
 //! the session's close hook. A context whose browser crashed is reported
 //! once as `session_unavailable` and then replaced on the next call.
+//!
+//! Opening a tab costs Chromium tens of milliseconds, more than navigating
+//! a simple page, so tabs are made ahead and kept: a spare comes with a blank page,
+//! and a page a call of a kept session drops waits, idle, for the session's
+//! next `page.open` (which gets it back as a blank page: see
+//! [`super::page::SessionPage`]). Spares are refilled when a call is done
+//! with its page, not while it navigates, so the two do not compete for
+//! the machine.
 
 use super::page::DEFAULT_VIEWPORT;
 use super::proxy::{EgressProxy, ProxyEvent, ProxyObserver};
@@ -55,8 +63,19 @@ pub struct SessionBrowser {
     _proxy: EgressProxy,
     ledger: Arc<Ledger>,
     spec: SessionSpec,
-    /// A blank page with the default viewport, made with a spare context.
-    ready_page: Mutex<Option<Page>>,
+    /// The page the session's next `page.open` takes.
+    idle_page: Mutex<Option<IdlePage>>,
+    /// Bound to an ephemeral session: its context is disposed right after
+    /// the call, and its pages with it.
+    ephemeral: bool,
+}
+
+/// A page waiting for the session's next `page.open`.
+pub(super) struct IdlePage {
+    pub page: Page,
+    /// It still shows the document an earlier call left (a spare's page
+    /// is blank).
+    pub stale: bool,
 }
 
 /// A request the proxy refused or could not complete.
@@ -103,6 +122,11 @@ impl BrowserService {
         &self.inner.pool
     }
 
+    /// How many spare contexts the service keeps ready when it can.
+    pub fn spares_wanted(&self) -> usize {
+        SPARES
+    }
+
     /// How many spare contexts (counted in the pool's contexts) are ready.
     pub fn spares(&self) -> usize {
         self.lock_spares().iter().filter(|s| s.context.is_alive()).count()
@@ -136,12 +160,13 @@ impl BrowserService {
         let browser = match &slot.browser {
             Some(b) => b.clone(),
             None => {
-                let made = match self.claim_spare(session) {
+                let mut made = match self.claim_spare(session) {
                     Some(spare) => spare,
                     None => self.open(session.spec.clone()).await?,
                 };
                 *made.ledger.owner.lock().unwrap_or_else(PoisonError::into_inner) =
                     Some((session.id.clone(), session.owner.clone()));
+                made.ephemeral = session.ephemeral;
                 let made = Arc::new(made);
                 slot.browser = Some(made.clone());
                 made
@@ -156,11 +181,15 @@ impl BrowserService {
         let observer = self.observer(ledger.clone());
         let proxy = EgressProxy::start(self.inner.guard.clone(), observer).await?;
         let context = self.inner.pool.context(&proxy.url()).await?;
-        Ok(SessionBrowser { context, _proxy: proxy, ledger, spec, ready_page: Mutex::new(None) })
+        let browser =
+            SessionBrowser { context, _proxy: proxy, ledger, spec, idle_page: Mutex::new(None), ephemeral: false };
+        Ok(browser)
     }
 
-    /// The spare, for a session with default options, if it is still good;
-    /// a new spare is made in the background either way.
+    /// The spare, for a session with default options, if it is still good.
+    /// When none is left, the call goes the slow way and spares are made
+    /// meanwhile; otherwise [`BrowserService::replenish`] makes the next
+    /// one once the call is done with its page.
     fn claim_spare(&self, session: &LiveSession) -> Option<SessionBrowser> {
         if session.spec != SessionSpec::default() {
             return None;
@@ -170,9 +199,18 @@ impl BrowserService {
             spares.retain(|s| s.context.is_alive());
             spares.pop_front()
         };
-        let service = self.clone();
-        tokio::spawn(async move { service.refill().await });
+        if spare.is_none() {
+            self.replenish();
+        }
         spare
+    }
+
+    /// Make spare contexts in the background until [`SPARES`] are ready.
+    pub fn replenish(&self) {
+        if self.spares() < SPARES {
+            let service = self.clone();
+            tokio::spawn(async move { service.refill().await });
+        }
     }
 
     /// Make spare contexts with blank pages until [`SPARES`] are ready.
@@ -198,7 +236,7 @@ impl BrowserService {
         let (width, height) = DEFAULT_VIEWPORT;
         let viewport = SetDeviceMetricsOverrideParams::new(i64::from(width), i64::from(height), 1.0, false);
         page.execute(viewport).await.map_err(|e| spare.context.failure("set the viewport", e))?;
-        *spare.ready_page.lock().unwrap_or_else(PoisonError::into_inner) = Some(page);
+        *spare.idle_page.lock().unwrap_or_else(PoisonError::into_inner) = Some(IdlePage { page, stale: false });
         Ok(spare)
     }
 
@@ -212,6 +250,7 @@ impl BrowserService {
         {
             tokio::spawn(async move { browser.context.dispose().await });
         }
+        self.replenish();
     }
 
     /// Audit each proxied request with the session and the call in
@@ -274,9 +313,26 @@ impl SessionBrowser {
         &self.spec
     }
 
-    /// The blank page made ahead with a spare context, once.
-    pub fn take_ready_page(&self) -> Option<Page> {
-        self.ready_page.lock().unwrap_or_else(PoisonError::into_inner).take()
+    /// The page waiting for the next `page.open`, if there is one.
+    pub(super) fn take_idle_page(&self) -> Option<IdlePage> {
+        self.idle_page.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    /// Keep `page`, which a call is done with, for the session's next
+    /// `page.open`. An ephemeral session's page is left to its context's
+    /// disposal; a page beyond the one kept is closed in the background.
+    pub(super) fn keep_idle_page(&self, page: Page) {
+        if self.ephemeral || !self.context.is_alive() {
+            return;
+        }
+        let mut idle = self.idle_page.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.is_none() {
+            *idle = Some(IdlePage { page, stale: true });
+        } else if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), page.close()).await;
+            });
+        }
     }
 
     /// Why the proxy failed exactly `url` (refused it, or could not reach
