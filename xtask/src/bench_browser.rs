@@ -1,7 +1,15 @@
 //! The browser benchmark: `browser.screenshot_url` over REST against a warm
 //! pool vs Playwright (new context + goto + screenshot) driving the same
-//! system Chromium on the same local page; cold start; and how many
-//! concurrent sessions the machine sustains with their memory.
+//! Chromium binary the server's pool runs, on the same local page; cold
+//! start; and how many concurrent sessions the machine sustains with their
+//! memory.
+//!
+//! Each side is timed twice. *Paced*: every sample starts after the machine
+//! has idled [`PACE`] (and, for Helmdeck, once the pool has its spare
+//! contexts ready again): what an agent sees, whose calls come seconds
+//! apart, and the issue's "warm pool". *Back to back*: the next call starts
+//! as soon as the last answered, so Helmdeck's pool refills while calls run
+//! and both compete for the two cores; reported, not the target.
 //!
 //! Self-contained: [`run`] builds what it needs, starts its own fixture page
 //! and `helmdeck serve`, and returns one JSON object (also written to
@@ -18,12 +26,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Timed calls per side (after warm-up).
+/// Timed calls per side and series (after warm-up).
 const SAMPLES: usize = 30;
+/// Idle time before each paced sample, on both sides.
+const PACE: Duration = Duration::from_millis(500);
 /// Untimed calls first (JIT, caches, pool).
 const WARMUP: usize = 5;
 /// Session counts tried for the concurrency step.
-const CONCURRENCY_STEPS: &[usize] = &[1, 2, 4, 8, 16, 32, 48];
+const CONCURRENCY_STEPS: &[usize] = &[1, 2, 4, 8, 16, 32, 48, 64, 96, 128];
 /// Stop growing when less memory than this is left.
 const MIN_FREE_MB: u64 = 2048;
 
@@ -39,8 +49,13 @@ pub fn run(ws: &Workspace, helmdeck: &std::path::Path) -> Result<Value> {
     let url = format!("http://fixture.localhost:{page}/");
 
     let warm = Server::start(helmdeck, browser_pack, 1)?;
-    let helmdeck_ms = time_calls(&warm, &url, None, SAMPLES)?;
-    let playwright_ms = playwright(ws, &url)?;
+    warm.screenshot(&url, None)?;
+    let chromium = browser_executable(warm.data.path()).context("no browser process of the server was found")?;
+    let paced_ms = time_calls(&warm, &url, None, Some(PACE))?;
+    let back_to_back_ms = time_calls(&warm, &url, None, None)?;
+    let session = warm.create_session()?;
+    let in_session_ms = time_calls(&warm, &url, Some(&session), Some(PACE))?;
+    let playwright = playwright(ws, &chromium, &url)?;
     let session_create_ms = (0..10).map(|_| timed(|| warm.create_session().map(drop))).collect::<Result<Vec<_>>>()?;
     let concurrency = concurrency(&warm, &url)?;
     drop(warm);
@@ -49,14 +64,21 @@ pub fn run(ws: &Workspace, helmdeck: &std::path::Path) -> Result<Value> {
     let cold_first_call_ms = timed(|| cold.screenshot(&url, None).map(drop))?;
     drop(cold);
 
-    let (h, p) = (median(&helmdeck_ms), median(&playwright_ms));
     let report = json!({
         "page": url,
+        "chromium": chromium,
         "samples": SAMPLES,
-        "screenshot_url_rest_warm_ms": summary(&helmdeck_ms),
-        "playwright_context_goto_screenshot_ms": summary(&playwright_ms),
-        "ratio_helmdeck_to_playwright": h / p,
+        "pace_ms": PACE.as_millis() as u64,
+        "screenshot_url_rest_warm_ms": summary(&paced_ms),
+        "playwright_context_goto_screenshot_ms": summary(&playwright.paced),
+        "ratio_helmdeck_to_playwright": median(&paced_ms) / median(&playwright.paced),
         "target_ratio": 0.7,
+        "back_to_back": {
+            "screenshot_url_rest_ms": summary(&back_to_back_ms),
+            "playwright_context_goto_screenshot_ms": summary(&playwright.back_to_back),
+            "ratio_helmdeck_to_playwright": median(&back_to_back_ms) / median(&playwright.back_to_back),
+        },
+        "screenshot_url_rest_in_a_session_ms": summary(&in_session_ms),
         "session_create_rest_ms": summary(&session_create_ms),
         "cold_first_call_ms": cold_first_call_ms,
         "concurrency": concurrency,
@@ -185,11 +207,47 @@ impl Server {
         Ok(self.post("/api/v1/sessions", &json!({}))?["id"].as_str().context("session id")?.to_owned())
     }
 
-    /// Proportional set size (MiB) of every browser process of this server.
-    fn browser_pss_mb(&self) -> f64 {
-        let marker = format!("--user-data-dir={}", self.data.path().join("browsers").display());
-        processes_matching(&marker).iter().map(|pid| pss_kb(*pid)).sum::<u64>() as f64 / 1024.0
+    /// Wait (up to 10 s) until the pool has made all its spare contexts.
+    fn pool_ready(&self) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            let pool = self.get("/api/v1/browsers")?;
+            if pool["spare_contexts"].as_u64() >= pool["spare_contexts_wanted"].as_u64() {
+                return Ok(());
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                bail!("the pool did not make its spare contexts within 10 s: {pool}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
+
+    /// Proportional set size (MiB) of every browser process of this server,
+    /// renderers included: each browser leads a process group, and its
+    /// renderers (which do not carry the profile on their command line)
+    /// are in it.
+    fn browser_pss_mb(&self) -> f64 {
+        let groups: Vec<u32> = self.browser_processes().into_iter().filter_map(process_group).collect();
+        let members = all_processes().filter(|pid| process_group(*pid).is_some_and(|g| groups.contains(&g)));
+        members.map(pss_kb).sum::<u64>() as f64 / 1024.0
+    }
+
+    fn browser_processes(&self) -> Vec<u32> {
+        processes_matching(&browsers_marker(self.data.path()))
+    }
+}
+
+/// The executable the browsers of the server with data directory `data`
+/// run, once one runs (so Playwright drives the very same binary).
+pub fn browser_executable(data: &Path) -> Option<PathBuf> {
+    processes_matching(&browsers_marker(data))
+        .iter()
+        .find_map(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).ok())
+}
+
+/// What the command line of a browser of the server with data directory `data` contains.
+fn browsers_marker(data: &Path) -> String {
+    format!("--user-data-dir={}", data.join("browsers").display())
 }
 
 impl Drop for Server {
@@ -199,11 +257,21 @@ impl Drop for Server {
     }
 }
 
-fn time_calls(server: &Server, url: &str, session: Option<&str>, n: usize) -> Result<Vec<f64>> {
+/// [`SAMPLES`] timed calls after [`WARMUP`] untimed ones; with `pace`, each
+/// timed call starts after that much idle time and a full pool of spares.
+fn time_calls(server: &Server, url: &str, session: Option<&str>, pace: Option<Duration>) -> Result<Vec<f64>> {
     for _ in 0..WARMUP {
         server.screenshot(url, session)?;
     }
-    (0..n).map(|_| timed(|| server.screenshot(url, session).map(drop))).collect()
+    (0..SAMPLES)
+        .map(|_| {
+            if let Some(pace) = pace {
+                std::thread::sleep(pace);
+                server.pool_ready()?;
+            }
+            timed(|| server.screenshot(url, session).map(drop))
+        })
+        .collect()
 }
 
 /// Open more and more sessions, each holding a context, and run one call
@@ -242,10 +310,16 @@ fn concurrency(server: &Server, url: &str) -> Result<Value> {
     Ok(json!({ "baseline_browser_pss_mb": baseline, "sustained_sessions": sustained, "steps": steps }))
 }
 
-/// Playwright (playwright-core from npm, in `target/bench-node/`) with the
-/// system Chromium: one browser, then per sample a new context, a page,
-/// goto and a screenshot, closed after.
-fn playwright(ws: &Workspace, url: &str) -> Result<Vec<f64>> {
+/// Playwright's samples, in milliseconds.
+struct PlaywrightTimes {
+    paced: Vec<f64>,
+    back_to_back: Vec<f64>,
+}
+
+/// Playwright (playwright-core from npm, in `target/bench-node/`) with
+/// `chromium`: one browser, then per sample a new context, a page, goto and
+/// a screenshot, closed after; paced and back to back like Helmdeck's.
+fn playwright(ws: &Workspace, chromium: &Path, url: &str) -> Result<PlaywrightTimes> {
     let dir = ws.target_dir.join("bench-node");
     std::fs::create_dir_all(&dir)?;
     if !dir.join("node_modules/playwright-core").exists() {
@@ -258,11 +332,6 @@ fn playwright(ws: &Workspace, url: &str) -> Result<Vec<f64>> {
     }
     let script = dir.join("screenshot.js");
     std::fs::write(&script, PLAYWRIGHT_SCRIPT)?;
-    let chromium = ["/usr/lib/chromium/chromium", "/usr/bin/chromium"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .context("no system Chromium")?;
     let out = Command::new("node")
         .arg(&script)
         .env("NODE_PATH", dir.join("node_modules"))
@@ -270,11 +339,17 @@ fn playwright(ws: &Workspace, url: &str) -> Result<Vec<f64>> {
         .env("URL", url)
         .env("SAMPLES", SAMPLES.to_string())
         .env("WARMUP", WARMUP.to_string())
+        .env("PACE_MS", PACE.as_millis().to_string())
         .output()?;
     if !out.status.success() {
         bail!("playwright failed: {}", String::from_utf8_lossy(&out.stderr));
     }
-    Ok(serde_json::from_slice(&out.stdout)?)
+    let times: Value = serde_json::from_slice(&out.stdout)?;
+    let series = |key: &str| -> Result<Vec<f64>> {
+        let list = times[key].as_array().with_context(|| format!("playwright printed no `{key}` series"))?;
+        Ok(list.iter().filter_map(Value::as_f64).collect())
+    };
+    Ok(PlaywrightTimes { paced: series("paced")?, back_to_back: series("back_to_back")? })
 }
 
 const PLAYWRIGHT_SCRIPT: &str = r#"
@@ -288,27 +363,41 @@ const { chromium } = require('playwright-core');
     await page.screenshot({ type: 'png' });
     await context.close();
   };
-  for (let i = 0; i < +process.env.WARMUP; i++) await shot();
-  const times = [];
-  for (let i = 0; i < +process.env.SAMPLES; i++) {
-    const t = process.hrtime.bigint();
-    await shot();
-    times.push(Number(process.hrtime.bigint() - t) / 1e6);
-  }
+  const series = async (pace) => {
+    for (let i = 0; i < +process.env.WARMUP; i++) await shot();
+    const times = [];
+    for (let i = 0; i < +process.env.SAMPLES; i++) {
+      if (pace) await new Promise(r => setTimeout(r, pace));
+      const t = process.hrtime.bigint();
+      await shot();
+      times.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
+    return times;
+  };
+  const paced = await series(+process.env.PACE_MS);
+  const back_to_back = await series(0);
   await browser.close();
-  process.stdout.write(JSON.stringify(times));
+  process.stdout.write(JSON.stringify({ paced, back_to_back }));
 })().catch(e => { console.error(e); process.exit(1); });
 "#;
 
+fn all_processes() -> impl Iterator<Item = u32> {
+    let entries = std::fs::read_dir("/proc").into_iter().flatten().flatten();
+    entries.filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+}
+
 fn processes_matching(marker: &str) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+    all_processes()
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
         })
         .collect()
+}
+
+/// The process group of `pid` (the fifth field of `/proc/PID/stat`).
+fn process_group(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(2)?.parse().ok()
 }
 
 fn pss_kb(pid: u32) -> u64 {

@@ -4,6 +4,7 @@
 //! through the same Python client on the same local page. The timing loop is
 //! `tests/mcp/bench.py`; this module starts the servers around it.
 
+use crate::bench_browser;
 use crate::workspace::{run, step};
 use anyhow::{Context, Result, bail};
 use helmdeck_build::Workspace;
@@ -59,7 +60,10 @@ pub fn run_all(ws: &Workspace, helmdeck: &Path, built: &[PathBuf], rounds: u32) 
     };
     let overhead = step("timing tools/call against REST for text.stats", || bench(&["overhead"]))?;
     let screenshot = if built.iter().any(|dir| dir.ends_with("browser")) {
-        let (_playwright, playwright_url) = playwright(&root)?;
+        // The server starts its warm browser on its own; Playwright runs the same binary.
+        let chromium = wait_for(|| bench_browser::browser_executable(&data))
+            .context("the server's warm browser did not start")?;
+        let (_playwright, playwright_url) = playwright(&root, &chromium)?;
         step("timing browser_screenshot_url against @playwright/mcp", || {
             bench(&["screenshot", "--playwright", &playwright_url])
         })?
@@ -88,20 +92,21 @@ fn serve(helmdeck: &Path, data: &Path) -> Result<(Running, String)> {
     Ok((running, url))
 }
 
-/// `@playwright/mcp` on a free port with the system Chromium, installed
-/// into the target directory (its own browser download is not reachable).
-fn playwright(root: &Path) -> Result<(Running, String)> {
+/// `@playwright/mcp` on a free port with `chromium`, installed into the
+/// target directory (its own browser download is not reachable).
+fn playwright(root: &Path, chromium: &Path) -> Result<(Running, String)> {
     let prefix = root.join("node");
     let bin: PathBuf = prefix.join("node_modules/.bin/playwright-mcp");
     if !bin.exists() {
         run(Command::new("npm").args(["install", "--silent", "--prefix"]).arg(&prefix).arg(PLAYWRIGHT_MCP))?;
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let chromium = which("chromium").context("chromium is not installed (apt-get install chromium)")?;
     let child = Command::new(bin)
         .args(["--port", &port.to_string(), "--host", "127.0.0.1", "--browser", "chromium", "--executable-path"])
         .arg(chromium)
         .args(["--headless", "--isolated", "--no-sandbox"])
+        // It writes each snapshot and screenshot under its working directory.
+        .current_dir(root)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
@@ -109,11 +114,6 @@ fn playwright(root: &Path) -> Result<(Running, String)> {
     wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).ok()).context("@playwright/mcp did not start")?;
     // @playwright/mcp answers only requests whose Host is `localhost:PORT`.
     Ok((running, format!("http://localhost:{port}/mcp")))
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    let out = Command::new("sh").args(["-c", &format!("command -v {program}")]).output().ok()?;
-    out.status.success().then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
 /// Poll `ready` every 50 ms for up to a minute.
