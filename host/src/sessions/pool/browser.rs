@@ -56,7 +56,6 @@ impl PooledBrowser {
         tokio::spawn(async move {
             let reason = supervise(handler, runtime, &watched.id).await;
             watched.alive.store(false, Ordering::Release);
-            tracing::warn!(browser = %watched.id, %reason, "session browser died");
             let _ = died_tx.send(Some(reason.clone()));
             on_death(watched, reason);
         });

@@ -88,6 +88,8 @@ impl BrowserContext {
             let disposal = self.browser.cdp().dispose_browser_context(self.id.clone());
             match tokio::time::timeout(CONTEXT_TIMEOUT, disposal).await {
                 Ok(Ok(())) => {}
+                // The browser stopped meanwhile (a crash, or shutdown): the context went with it.
+                Ok(Err(_)) if !self.browser.is_alive() => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "could not dispose a browser context"),
                 Err(_) => tracing::warn!("disposing a browser context timed out"),
             }

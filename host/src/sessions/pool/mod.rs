@@ -184,9 +184,9 @@ impl BrowserPool {
         let runtime = self.inner.runtime.clone();
         let id = runtime.spawn(RuntimeSpec::default()).await?;
         let pool = Arc::downgrade(&self.inner);
-        let connected = PooledBrowser::connect(runtime.clone(), id.clone(), move |dead, _reason| {
+        let connected = PooledBrowser::connect(runtime.clone(), id.clone(), move |dead, reason| {
             if let Some(inner) = pool.upgrade() {
-                BrowserPool { inner }.bury(dead);
+                BrowserPool { inner }.bury(dead, &reason);
             }
         })
         .await;
@@ -203,12 +203,14 @@ impl BrowserPool {
     }
 
     /// Drop a dead browser, free its resources, and start a replacement
-    /// when the pool fell below its warm size.
-    fn bury(&self, dead: Arc<PooledBrowser>) {
+    /// when the pool fell below its warm size. At shutdown the pool stops
+    /// its browsers itself: nothing is reported then.
+    fn bury(&self, dead: Arc<PooledBrowser>, reason: &str) {
         self.lock().retain(|b| !Arc::ptr_eq(b, &dead));
         if self.inner.closing.load(Ordering::Acquire) {
             return;
         }
+        tracing::warn!(browser = %dead.id, %reason, "session browser died");
         self.inner.crashes.fetch_add(1, Ordering::AcqRel);
         let pool = self.clone();
         tokio::spawn(async move {
