@@ -78,9 +78,19 @@ async fn edit_loop(server: &LiveServer, agent: &str, url: &str, name: &str, bare
     Ok(sid)
 }
 
-/// The secret's distinctive pieces appear nowhere: responses, audit, log, data directory.
-async fn assert_never_leaked(instance: &Instance, server: &LiveServer, admin: &str, pieces: &[String]) -> Result<()> {
-    let audit = serde_json::to_string(&server.audit(admin).await?)?;
+/// The secret's distinctive pieces appear nowhere: responses, audit, log,
+/// data directory; the audit names the credential `name` the clone used.
+async fn assert_never_leaked(
+    instance: &Instance,
+    server: &LiveServer,
+    admin: &str,
+    name: &str,
+    pieces: &[String],
+) -> Result<()> {
+    let records = server.audit(admin).await?;
+    let clone = records.iter().find(|r| r["capability"] == "git.clone" && r["outcome"] == "ok");
+    assert_eq!(clone.map(|r| &r["details"]["name"]), Some(&json!(name)), "the clone's record names its credential");
+    let audit = serde_json::to_string(&records)?;
     assert!(audit.contains("git.push") && audit.contains("exec.run"), "the loop was audited");
     let transcript = server.transcript().join("\n");
     let log = server.log();
@@ -133,7 +143,7 @@ async fn the_edit_loop_over_ssh_pushes_with_a_key_only_the_vault_holds() -> Resu
     let pieces: Vec<String> =
         key.private.lines().filter(|l| !l.starts_with("-----") && l.len() >= 16).map(str::to_owned).collect();
     assert!(!pieces.is_empty());
-    assert_never_leaked(&instance, &server, &admin, &pieces).await
+    assert_never_leaked(&instance, &server, &admin, "deploy", &pieces).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -153,7 +163,7 @@ async fn the_edit_loop_over_smart_http_pushes_with_a_token_only_the_vault_holds(
 
     use base64::Engine as _;
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("agent:{token}"));
-    assert_never_leaked(&instance, &server, &admin, &[token.to_owned(), basic]).await
+    assert_never_leaked(&instance, &server, &admin, "forge", &[token.to_owned(), basic]).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

