@@ -184,6 +184,11 @@ async fn serve_file(root: &Path, path: &str) -> (axum::http::StatusCode, Vec<u8>
     }
 }
 
+/// The directory [`greeter`] makes version `version` in, under `parent`.
+pub fn greeter_dir(parent: &Path, version: &str) -> PathBuf {
+    parent.join(format!("mk-greeter-{version}"))
+}
+
 /// A pack directory (manifest + component) of `mk-greeter` at `version`,
 /// made the way `docs/writing-a-pack.md` says: `helmdeck pack new`, edit,
 /// `cargo build --release --target wasm32-wasip2`, copy the component
@@ -191,7 +196,7 @@ async fn serve_file(root: &Path, path: &str) -> (axum::http::StatusCode, Vec<u8>
 /// with `uses_http`, a name starting with `http` is fetched instead, so
 /// the component imports `helmdeck:host/http` (its manifest still requests nothing).
 pub fn greeter(parent: &Path, version: &str, greeting: &str, uses_http: bool) -> Result<PathBuf> {
-    let dir = parent.join(format!("mk-greeter-{version}"));
+    let dir = greeter_dir(parent, version);
     let sdk = workspace_root().join("sdk-guest");
     let out = Command::new(helmdeck())
         .args(["pack", "new", "mk-greeter", "--path"])

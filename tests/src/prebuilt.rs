@@ -101,6 +101,35 @@ fn pack_at(key: &str) -> &'static BuiltPack {
         .unwrap_or_else(|| panic!("no pack crate at `{key}`; there are: {:?}", packs.keys().collect::<Vec<_>>()))
 }
 
+/// Fixture directory `name`, made by `make` once per run and shared by the
+/// run's processes, which take turns on a lock as they do for the build:
+/// for fixtures that take a build to make. It lives in the run's directory
+/// (removed once stale), not in the system's temporary directory, and no two
+/// processes build it at once (two cargo builds of one crate into the shared
+/// target directory would overwrite each other's output). Panics if `make`
+/// fails: the tests that need it cannot run.
+pub fn run_fixture(name: &str, make: impl FnOnce(&Path) -> Result<()>) -> PathBuf {
+    prebuilt(); // the build empties the run directory first
+    let run_dir = target_dir().join("helmdeck-tests").join("runs").join(run_key());
+    let dir = run_dir.join(name);
+    let made = (|| -> Result<()> {
+        let lock = File::create(run_dir.join(format!("{name}.lock"))).context("creating the fixture lock")?;
+        lock.lock().context("taking the fixture lock")?;
+        if dir.join(".made").exists() {
+            return Ok(());
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        make(&dir)?;
+        std::fs::write(dir.join(".made"), b"")?;
+        Ok(())
+    })();
+    if let Err(e) = made {
+        panic!("cannot make the `{name}` fixture in {}: {e:#}", dir.display());
+    }
+    dir
+}
+
 /// The workspace root (the directory of the top `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()

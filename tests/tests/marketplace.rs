@@ -3,7 +3,7 @@
 //! wasm32-wasip2, and an independent cosign implementation in Python.
 
 use helmdeck_marketplace::{CATALOG_SCHEMA, Catalog, MANIFEST_SCHEMA};
-use helmdeck_tests::marketplace::{CatalogServer, Host, greeter, python_interop};
+use helmdeck_tests::marketplace::{CatalogServer, Host, greeter, greeter_dir, python_interop};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -31,16 +31,30 @@ impl Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap().keep();
-        let host = Host::new();
-        for name in ["publisher", "stranger"] {
-            let prefix = dir.join(name).display().to_string();
-            host.ok(&["key", "generate", "--output-key-prefix", &prefix]);
-        }
-        let v1 = greeter(&dir, "1.0.0", "Hello", false).unwrap();
-        let v2 = greeter(&dir, "1.1.0", "Howdy", false).unwrap();
-        let with_http = greeter(&dir, "1.2.0", "Hey", true).unwrap();
-        Fixture { dir, v1, v2, with_http }
+        let dir = helmdeck_tests::prebuilt::run_fixture("marketplace", |dir| {
+            let host = Host::new();
+            for name in ["publisher", "stranger"] {
+                let prefix = dir.join(name).display().to_string();
+                host.ok(&["key", "generate", "--output-key-prefix", &prefix]);
+            }
+            // Built from sources outside the target directory (cargo does
+            // not watch files under it); the pack directories keep the
+            // manifest and the component.
+            let sources = tempfile::tempdir()?;
+            for (version, greeting, uses_http) in
+                [("1.0.0", "Hello", false), ("1.1.0", "Howdy", false), ("1.2.0", "Hey", true)]
+            {
+                let built = greeter(sources.path(), version, greeting, uses_http)?;
+                let pack = greeter_dir(dir, version);
+                std::fs::create_dir_all(&pack)?;
+                for file in ["helmdeck-pack.yaml", "mk_greeter.wasm"] {
+                    std::fs::copy(built.join(file), pack.join(file))?;
+                }
+            }
+            Ok(())
+        });
+        let pack = |version: &str| greeter_dir(&dir, version);
+        Fixture { v1: pack("1.0.0"), v2: pack("1.1.0"), with_http: pack("1.2.0"), dir }
     })
 }
 
