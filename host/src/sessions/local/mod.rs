@@ -163,7 +163,8 @@ impl LocalRuntime {
             Ok(Some(url)) => url,
             outcome => {
                 let _ = child.kill().await;
-                let _ = tokio::fs::remove_dir_all(&profile).await;
+                let gone = profile.clone();
+                let _ = tokio::task::spawn_blocking(move || reap::remove_profile(&gone)).await;
                 let why =
                     if outcome.is_err() { "did not print its DevTools address in time" } else { "exited at start" };
                 let tail = log
@@ -239,9 +240,11 @@ fn supervise(mut child: Child, profile: PathBuf) -> (oneshot::Sender<()>, watch:
         if let Some(pid) = pid {
             reap::kill_group(pid);
         }
-        let straggling = profile.clone();
-        let _ = tokio::task::spawn_blocking(move || reap::kill_stragglers(&straggling)).await;
-        let _ = tokio::fs::remove_dir_all(&profile).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            reap::kill_stragglers(&profile);
+            reap::remove_profile(&profile);
+        })
+        .await;
         let _ = exit_tx.send(Some(reason));
     });
     (kill_tx, exit_rx)

@@ -29,6 +29,23 @@ pub fn kill_stragglers(dir: &Path) {
     }
 }
 
+/// Delete a browser profile, and the directory the desktop build keeps its
+/// process-singleton socket in (`$TMPDIR/org.chromium.Chromium.XXXXXX`,
+/// reached through the profile's `SingletonSocket` link), which it never
+/// removes when it is killed: one per browser start was left behind. The
+/// headless shell makes none.
+pub fn remove_profile(profile: &Path) {
+    let singleton = std::fs::read_link(profile.join("SingletonSocket")).ok();
+    let singleton_dir = singleton.as_deref().and_then(Path::parent).filter(|dir| {
+        dir.parent() == Some(std::env::temp_dir().as_path())
+            && dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with("org.chromium.Chromium."))
+    });
+    if let Some(dir) = singleton_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    let _ = std::fs::remove_dir_all(profile);
+}
+
 /// Every process and its arguments.
 fn processes() -> Vec<(u32, Vec<String>)> {
     let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
@@ -53,7 +70,12 @@ pub fn reap(profiles: &Path, ours: &[u32]) -> Result<usize> {
     }
     let mut killed = 0;
     let mut owned_profiles: Vec<String> = Vec::new();
-    for (pid, args) in processes() {
+    let found = processes();
+    // Read before anything is killed: the browser itself leads its group;
+    // its helpers (and a helper forked at start-up that still has the
+    // browser's command line) do not.
+    let leaders: Vec<u32> = found.iter().map(|(pid, _)| *pid).filter(|pid| process_group(*pid) == Some(*pid)).collect();
+    for (pid, args) in found {
         let Some(profile) = args.iter().find_map(|a| a.strip_prefix(&prefix)) else {
             continue;
         };
@@ -66,14 +88,14 @@ pub fn reap(profiles: &Path, ours: &[u32]) -> Result<usize> {
         if let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
             let _ = kill_process(p, Signal::KILL);
         }
-        killed += usize::from(!args.iter().any(|a| a.starts_with("--type=")));
+        killed += usize::from(leaders.contains(&pid));
     }
     if let Ok(dirs) = std::fs::read_dir(profiles) {
         for dir in dirs.flatten() {
             let name = dir.file_name().to_string_lossy().into_owned();
             if !owned_profiles.iter().any(|p| p.trim_end_matches('/') == name) {
                 kill_stragglers(&dir.path());
-                let _ = std::fs::remove_dir_all(dir.path());
+                remove_profile(&dir.path());
             }
         }
     }
@@ -82,10 +104,12 @@ pub fn reap(profiles: &Path, ours: &[u32]) -> Result<usize> {
 
 /// Whether `pid` belongs to the process group of one of `leaders`.
 fn in_group_of(pid: u32, leaders: &[u32]) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
+    process_group(pid).is_some_and(|g| leaders.contains(&g))
+}
+
+/// The process group of `pid`, read before it is killed.
+fn process_group(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // `pid (comm) state ppid pgrp ...`; comm may contain spaces, so split after `)`.
-    let pgrp = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<u32>().ok());
-    pgrp.is_some_and(|g| leaders.contains(&g))
+    stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<u32>().ok())
 }

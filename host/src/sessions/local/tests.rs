@@ -79,6 +79,22 @@ async fn a_started_browser_runs_with_every_security_switch_and_stops_with_its_pr
 }
 
 #[tokio::test]
+async fn the_desktop_builds_singleton_directory_goes_with_its_profile() {
+    // `cargo xtask setup` installs the desktop build beside the headless shell.
+    let desktop = PathBuf::from("/usr/lib/chromium/chromium");
+    assert!(desktop.is_file(), "the desktop build is missing: run `cargo xtask setup`");
+    let dir = tempfile::tempdir().unwrap();
+    let rt = LocalRuntime::new(LocalConfig::new(Some(desktop), dir.path().to_path_buf()));
+    let id = rt.spawn(RuntimeSpec::default()).await.unwrap();
+    let profile = std::fs::read_dir(dir.path()).unwrap().flatten().next().unwrap().path();
+    let socket = std::fs::read_link(profile.join("SingletonSocket")).expect("the desktop build links its socket");
+    let singleton = socket.parent().unwrap().to_path_buf();
+    assert!(singleton.is_dir(), "{}", singleton.display());
+    rt.terminate(&id).await.unwrap();
+    assert!(!singleton.exists(), "{} is left behind", singleton.display());
+}
+
+#[tokio::test]
 async fn browsers_a_previous_process_left_are_reaped_but_ours_are_kept() {
     let dir = tempfile::tempdir().unwrap();
     let previous = runtime(dir.path());
