@@ -1,8 +1,9 @@
 //! The audit log through the real binary: every API call is a record that
-//! `GET /api/v1/audit` returns, and `helmdeck audit verify` detects a record
-//! edited by hand in the database.
+//! `GET /api/v1/audit` returns, `helmdeck audit verify` detects a record
+//! edited by hand in the database, and the anchor it prints detects the
+//! newest records being removed.
 
-use helmdeck_tests::{HttpFixture, TestServer, builtin_pack};
+use helmdeck_tests::{Helmdeck, HttpFixture, TestServer, builtin_pack};
 use serde_json::{Value, json};
 use std::net::Ipv4Addr;
 
@@ -57,5 +58,37 @@ async fn every_call_is_audited_and_verify_detects_a_record_edited_by_hand() -> a
         "verify names the edited record {row}: {}",
         broken.stderr
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_anchor_verify_prints_catches_the_newest_records_being_removed() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    for _ in 0..3 {
+        server.get("/api/v1/packs").await?.ok();
+    }
+    let data = server.stop().await?;
+    let cli = Helmdeck::new(data.path(), &[]);
+
+    let first = cli.run_ok(["audit", "verify"]).await?;
+    let anchor = first.stdout.lines().find_map(|l| l.strip_prefix("anchor: ")).expect("verify prints an anchor");
+    let (id, _) = anchor.split_once(':').unwrap();
+    let again = cli.run_ok(["audit", "verify", "--anchor", anchor]).await?;
+    assert!(again.stdout.contains(&format!("reaching anchored record {id}")), "{}", again.stdout);
+
+    // Whoever can write the database drops the newest records: the chain
+    // that is left is consistent, the anchor kept elsewhere is not.
+    let db = rusqlite::Connection::open(data.path().join("helmdeck.db"))?;
+    db.execute_batch("DROP TRIGGER audit_log_no_delete")?;
+    assert!(db.execute("DELETE FROM audit_log WHERE id >= ?1", [id.parse::<i64>()? - 1])? >= 2);
+    drop(db);
+    cli.run_ok(["audit", "verify"]).await?;
+    let caught = cli.run(["audit", "verify", "--anchor", anchor]).await?;
+    assert_eq!(caught.status.code(), Some(3), "{}", caught.stderr);
+    assert!(caught.stderr.contains("removed from its end"), "{}", caught.stderr);
+
+    let malformed = cli.run(["audit", "verify", "--anchor", "12"]).await?;
+    assert!(!malformed.status.success() && malformed.stderr.contains("--anchor"), "{}", malformed.stderr);
+    assert!(malformed.stderr.contains("ID:HASH"), "{}", malformed.stderr);
     Ok(())
 }

@@ -16,8 +16,11 @@
 //!
 //! Any backend or an external tool can recompute it from the stored columns.
 //! Changing a column of a stored row changes its hash; deleting a row breaks
-//! the link of the row after it. Truncating the newest records is not
-//! detectable from the chain alone: anchor the latest hash elsewhere for that.
+//! the link of the row after it. Truncating the newest records, or replacing
+//! the whole log with another consistent chain, is not detectable from the
+//! chain alone: an [`Anchor`] (a record's id and hash, kept away from the
+//! database) catches both, since the chain must still reach that record
+//! with that hash.
 
 use super::AuditRow;
 use crate::store::{Store, StoreError};
@@ -86,6 +89,35 @@ impl Canonical<'_> {
     }
 }
 
+/// A record's id and hash, written `ID:HASH`: kept outside the database
+/// (a ticket, another machine), it lets a later verification prove that no
+/// record up to it was removed or rewritten.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Anchor {
+    pub id: i64,
+    pub hash: String,
+}
+
+impl std::str::FromStr for Anchor {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Anchor, String> {
+        let malformed = || format!("`{text}` is not an anchor: write `ID:HASH` as `helmdeck audit verify` prints it");
+        let (id, hash) = text.split_once(':').ok_or_else(malformed)?;
+        let id = id.parse::<i64>().ok().filter(|id| *id >= 1).ok_or_else(malformed)?;
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(malformed());
+        }
+        Ok(Anchor { id, hash: hash.to_ascii_lowercase() })
+    }
+}
+
+impl std::fmt::Display for Anchor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.id, self.hash)
+    }
+}
+
 /// The outcome of walking the whole chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChainReport {
@@ -93,6 +125,8 @@ pub struct ChainReport {
     pub records: u64,
     /// The first record at which the chain breaks; `None` when it is intact.
     pub first_break: Option<ChainBreak>,
+    /// The newest record checked, as an anchor for later verifications.
+    pub head: Option<Anchor>,
 }
 
 impl ChainReport {
@@ -135,6 +169,20 @@ pub enum BreakReason {
     /// Ids are consecutive from 1, and this one is absent though later ones
     /// exist: the record was deleted or renumbered.
     Missing,
+    /// The log ends before the anchored record: records were removed from
+    /// its end.
+    Truncated {
+        /// The id of the last record there is (0 for an empty log).
+        last: i64,
+    },
+    /// The anchored record has another hash: the log up to it was replaced
+    /// by a different, self-consistent one.
+    NotAnchored {
+        /// The hash the anchor names.
+        anchored: String,
+        /// The hash the record has.
+        found: String,
+    },
 }
 
 impl std::fmt::Display for BreakReason {
@@ -147,26 +195,41 @@ impl std::fmt::Display for BreakReason {
                 f.write_str("it does not link to the record before it (a record was inserted, replaced or edited)")
             }
             BreakReason::Missing => f.write_str("it is missing (the record was deleted)"),
+            BreakReason::Truncated { last } => write!(
+                f,
+                "it is missing: the log ends at record {last}, before the anchored record (records were removed from its end)"
+            ),
+            BreakReason::NotAnchored { .. } => {
+                f.write_str("its hash is not the anchored one (the log up to it was replaced by another)")
+            }
         }
     }
 }
 
-/// Walk the whole chain in `store`, oldest first, and report the first break.
+/// Walk the whole chain in `store`, oldest first, and report the first
+/// break, including, with an `anchor`, a log that no longer reaches the
+/// anchored record with its hash.
 ///
 /// Blocks on the store; async callers use [`super::AuditLog::verify`]. Reads
 /// in batches, so memory stays flat however long the log is. Records appended
 /// while the walk runs are checked too when they land before it ends.
-pub fn verify_chain(store: &dyn Store) -> Result<ChainReport, StoreError> {
+pub fn verify_chain(store: &dyn Store, anchor: Option<&Anchor>) -> Result<ChainReport, StoreError> {
     let mut expected_id = 1i64;
     let mut prev_hash = GENESIS_HASH.to_owned();
     let mut records = 0u64;
     let mut after_id = None;
+    let report = |records, first_break, head_id: i64, head_hash: &str| ChainReport {
+        records,
+        first_break,
+        head: (head_id > 0).then(|| Anchor { id: head_id, hash: head_hash.to_owned() }),
+    };
     loop {
         let rows = store.read_audit_chain(after_id, VERIFY_BATCH)?;
         for row in &rows {
             records += 1;
-            if let Some(first_break) = check_link(row, expected_id, &prev_hash) {
-                return Ok(ChainReport { records, first_break: Some(first_break) });
+            let first_break = check_link(row, expected_id, &prev_hash).or_else(|| check_anchor(row, anchor));
+            if first_break.is_some() {
+                return Ok(report(records, first_break, expected_id - 1, &prev_hash));
             }
             expected_id = row.id.saturating_add(1);
             prev_hash.clone_from(&row.hash);
@@ -174,10 +237,21 @@ pub fn verify_chain(store: &dyn Store) -> Result<ChainReport, StoreError> {
         match rows.last() {
             Some(last) if rows.len() == VERIFY_BATCH => after_id = Some(last.id),
             _ => {
-                return Ok(ChainReport { records, first_break: None });
+                let last = expected_id - 1;
+                let truncated = anchor
+                    .filter(|a| a.id > last)
+                    .map(|_| ChainBreak { id: last + 1, reason: BreakReason::Truncated { last } });
+                return Ok(report(records, truncated, last, &prev_hash));
             }
         }
     }
+}
+
+/// A row at the anchor's id must have the anchored hash.
+fn check_anchor(row: &AuditRow, anchor: Option<&Anchor>) -> Option<ChainBreak> {
+    let anchor = anchor.filter(|a| a.id == row.id && a.hash != row.hash)?;
+    let reason = BreakReason::NotAnchored { anchored: anchor.hash.clone(), found: row.hash.clone() };
+    Some(ChainBreak { id: row.id, reason })
 }
 
 /// Check one row against what the chain so far says it must be.

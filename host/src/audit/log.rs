@@ -1,6 +1,6 @@
 //! [`AuditLog`]: the async front door every producer of audit records uses.
 
-use super::{AuditEvent, AuditPage, AuditQuery, AuditRecord, ChainReport, Redactor, verify_chain};
+use super::{Anchor, AuditEvent, AuditPage, AuditQuery, AuditRecord, ChainReport, Redactor, verify_chain};
 use crate::Result;
 use crate::store::{Store, run_blocking};
 use std::sync::Arc;
@@ -37,8 +37,9 @@ impl AuditLog {
         run_blocking(&self.store, move |store| store.query_audit(&query)).await
     }
 
-    /// Walk the whole chain and report the first broken record, if any.
-    pub async fn verify(&self) -> Result<ChainReport> {
-        run_blocking(&self.store, verify_chain).await
+    /// Walk the whole chain and report the first broken record, if any;
+    /// with `anchor`, the log must also still reach that record unchanged.
+    pub async fn verify(&self, anchor: Option<Anchor>) -> Result<ChainReport> {
+        run_blocking(&self.store, move |store| verify_chain(store, anchor.as_ref())).await
     }
 }

@@ -16,7 +16,7 @@ pub mod redact;
 #[cfg(test)]
 mod tests;
 
-pub use chain::{BreakReason, ChainBreak, ChainReport, GENESIS_HASH, verify_chain};
+pub use chain::{Anchor, BreakReason, ChainBreak, ChainReport, GENESIS_HASH, verify_chain};
 pub use event::{AuditEvent, AuditKind, Decision, Outcome};
 pub use log::AuditLog;
 pub use query::{AuditPage, AuditQuery};

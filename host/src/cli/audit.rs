@@ -1,7 +1,7 @@
 //! `helmdeck audit tail|verify`: read the audit log straight from the
 //! database (SQLite in WAL mode reads safely beside a running server).
 
-use crate::audit::{AuditLog, AuditQuery, AuditRecord, Outcome, Redactor};
+use crate::audit::{Anchor, AuditLog, AuditQuery, AuditRecord, Outcome, Redactor};
 use crate::config::Config;
 use crate::store::{SqliteStore, Store};
 use crate::{Error, Result};
@@ -14,8 +14,18 @@ use std::time::Duration;
 pub enum AuditCommand {
     /// Print the newest records (oldest first), optionally following new ones.
     Tail(TailArgs),
-    /// Walk the hash chain and report the first record that was altered or removed.
-    Verify,
+    /// Walk the hash chain and report the first record that was altered or
+    /// removed; prints the newest record as an anchor to keep elsewhere.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// `ID:HASH` printed by an earlier `verify` and kept away from this
+    /// machine: also fail when the log no longer reaches that record with
+    /// that hash (newest records removed, or the log replaced).
+    #[arg(long, value_name = "ID:HASH")]
+    anchor: Option<Anchor>,
 }
 
 #[derive(Debug, Args)]
@@ -53,16 +63,24 @@ pub async fn run(config: Config, cmd: AuditCommand) -> Result<ExitCode> {
         Arc::new(tokio::task::spawn_blocking(move || SqliteStore::open(&path)).await.map_err(Error::from)??);
     let log = AuditLog::new(store, Redactor::default());
     match cmd {
-        AuditCommand::Verify => verify(&log).await,
+        AuditCommand::Verify(args) => verify(&log, args.anchor).await,
         AuditCommand::Tail(args) => tail(&log, args).await,
     }
 }
 
-async fn verify(log: &AuditLog) -> Result<ExitCode> {
-    let report = log.verify().await?;
+async fn verify(log: &AuditLog, anchor: Option<Anchor>) -> Result<ExitCode> {
+    let anchored = anchor.as_ref().map(|a| format!(", reaching anchored record {}", a.id)).unwrap_or_default();
+    let report = log.verify(anchor).await?;
     match &report.first_break {
         None => {
-            println!("audit chain intact: {} records verified", report.records);
+            println!("audit chain intact: {} records verified{anchored}", report.records);
+            if let Some(head) = &report.head {
+                println!("anchor: {head}");
+                println!(
+                    "keep it away from this machine; `helmdeck audit verify --anchor {head}` later proves \
+                     that no record up to it was removed or rewritten"
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Some(broken) => {

@@ -2,13 +2,17 @@
 //! tampering with the file is found at the row it touched.
 
 use super::append_samples;
-use crate::audit::{AuditRecord, BreakReason, ChainReport, GENESIS_HASH, verify_chain};
+use crate::audit::{Anchor, AuditRecord, BreakReason, ChainReport, GENESIS_HASH, verify_chain};
 use crate::store::testing::{TempDb, sample_event};
 use crate::store::{SqliteStore, Store};
 use std::sync::Arc;
 
 fn verify(store: &SqliteStore) -> ChainReport {
-    verify_chain(store).unwrap()
+    verify_chain(store, None).unwrap()
+}
+
+fn verify_against(store: &SqliteStore, anchor: &Anchor) -> ChainReport {
+    verify_chain(store, Some(anchor)).unwrap()
 }
 
 /// Drop the append-only triggers, as an attacker with write access to the file can.
@@ -42,7 +46,7 @@ fn a_long_chain_links_every_record_to_the_one_before_and_verifies() {
 #[test]
 fn an_empty_log_verifies_with_zero_records() {
     let report = verify(&SqliteStore::open_in_memory().unwrap());
-    assert_eq!(report, ChainReport { records: 0, first_break: None });
+    assert_eq!(report, ChainReport { records: 0, first_break: None, head: None });
 }
 
 #[test]
@@ -114,6 +118,65 @@ fn editing_any_column_of_a_row_by_hand_breaks_the_chain_at_that_row() {
         let broken = report.first_break.unwrap_or_else(|| panic!("editing {column} went unnoticed"));
         assert_eq!(broken.id, 3, "editing {column}: {broken:?}");
         assert_eq!(report.records, 3, "editing {column}");
+    }
+}
+
+#[test]
+fn the_report_names_the_newest_record_as_an_anchor_that_verifies() {
+    let db = TempDb::new();
+    let records = append_samples(&db.open(), 0, 5);
+    let head = verify(&db.open()).head.expect("a log with records has a head");
+    assert_eq!(head, Anchor { id: 5, hash: records[4].hash.clone() });
+    let text = head.to_string();
+    assert_eq!(text.parse::<Anchor>(), Ok(head.clone()), "the printed anchor reads back");
+    // Anchors stay valid as the log grows.
+    append_samples(&db.open(), 5, 3);
+    assert!(verify_against(&db.open(), &head).is_intact());
+    let earlier = Anchor { id: 2, hash: records[1].hash.clone() };
+    assert!(verify_against(&db.open(), &earlier).is_intact());
+}
+
+#[test]
+fn removing_the_newest_records_passes_the_chain_but_fails_an_anchor_taken_before() {
+    let db = TempDb::new();
+    append_samples(&db.open(), 0, 6);
+    let anchor = verify(&db.open()).head.unwrap();
+    drop_triggers(&db);
+    db.raw().execute("DELETE FROM audit_log WHERE id >= 5", []).unwrap();
+
+    assert!(verify(&db.open()).is_intact(), "the chain alone cannot tell");
+    let broken = verify_against(&db.open(), &anchor).first_break.expect("the anchor must notice");
+    assert_eq!((broken.id, broken.reason), (5, BreakReason::Truncated { last: 4 }));
+    let emptied = TempDb::new();
+    let broken = verify_against(&emptied.open(), &anchor).first_break.unwrap();
+    assert_eq!((broken.id, broken.reason), (1, BreakReason::Truncated { last: 0 }));
+}
+
+#[test]
+fn a_log_replaced_by_another_consistent_chain_fails_the_anchor() {
+    let original = TempDb::new();
+    append_samples(&original.open(), 0, 4);
+    let anchor = verify(&original.open()).head.unwrap();
+    // A forger rebuilds a whole valid chain with other contents.
+    let forged = TempDb::new();
+    let records = append_samples(&forged.open(), 100, 6);
+    assert!(verify(&forged.open()).is_intact());
+    let report = verify_against(&forged.open(), &anchor);
+    let broken = report.first_break.expect("the anchor must notice");
+    assert_eq!(broken.id, 4);
+    assert_eq!(broken.reason, BreakReason::NotAnchored { anchored: anchor.hash, found: records[3].hash.clone() });
+    assert_eq!(report.head.map(|h| h.id), Some(3), "the head is the last record that checked out");
+}
+
+#[test]
+fn anchors_that_do_not_read_as_id_and_hash_are_refused_with_the_expected_form() {
+    let hash = "a".repeat(64);
+    assert_eq!(format!("7:{}", hash.to_uppercase()).parse::<Anchor>().map(|a| a.hash), Ok(hash.clone()));
+    for bad in
+        [hash.clone(), format!("0:{hash}"), format!("x:{hash}"), "7:abc".to_owned(), format!("7:{}", "g".repeat(64))]
+    {
+        let error = bad.parse::<Anchor>().unwrap_err();
+        assert!(error.contains("ID:HASH"), "{bad}: {error}");
     }
 }
 
