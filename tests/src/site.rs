@@ -1,7 +1,8 @@
 //! The fixture site the browser tests visit, served on 127.0.0.1: a page
 //! with a coloured block, a long page, a page rendered by JavaScript after a
 //! delay, a form, a print-styled article, pages that embed or redirect to
-//! refused addresses, cookie pages and a page that never finishes loading.
+//! refused addresses, cookie pages, a page that opens every kind of
+//! JavaScript dialog and a page that never finishes loading.
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -46,6 +47,7 @@ fn routes() -> Router<u16> {
         .route("/long", get(|| page("Long", LONG)))
         .route("/spa", get(|| page("Catalogue", SPA)))
         .route("/form", get(|| page("Order", FORM)))
+        .route("/dialogs", get(|| page("Dialogs", DIALOGS)))
         .route("/thanks", get(thanks))
         .route("/article", get(|| page("Printed article", ARTICLE)))
         .route("/ssrf", get(ssrf))
@@ -89,6 +91,20 @@ const FORM: &str = r#"<form action="/thanks" method="get">
 <select id="colour" name="colour"><option value="red">Red</option><option value="blue">Blue</option></select>
 <button id="send" type="submit">Send</button>
 </form>"#;
+
+/// Opens an alert, a confirmation and a prompt while it loads and shows
+/// their answers in `#answers`; `#arm` (clicked, so the page has a user
+/// gesture) makes leaving the page ask for confirmation.
+const DIALOGS: &str = r#"<p id="answers">waiting</p><button id="arm">arm</button>
+<script>
+alert('welcome');
+const confirmed = confirm('delete everything?');
+const named = prompt('your name?', 'someone');
+document.getElementById('answers').textContent = `confirm:${confirmed} prompt:${named}`;
+document.getElementById('arm').onclick = () => {
+  window.onbeforeunload = (e) => { e.preventDefault(); e.returnValue = 'stay?'; return 'stay?'; };
+};
+</script>"#;
 
 async fn thanks(Query(q): Query<HashMap<String, String>>) -> Html<String> {
     let name = q.get("name").cloned().unwrap_or_default().replace('<', "&lt;");

@@ -156,6 +156,37 @@ async fn interact_submits_a_form_and_a_failed_assertion_reports_its_step_and_a_s
 }
 
 #[tokio::test]
+async fn javascript_dialogs_are_answered_so_pages_and_navigations_never_stall() -> Result<()> {
+    let (server, site) = setup().await?;
+    let session = server.session().await?;
+    let steps = json!({ "actions": [
+        { "action": "navigate", "url": site.url("/dialogs") },
+        { "action": "extract", "name": "answers", "selector": "#answers" },
+        { "action": "click", "selector": "#arm" },
+        { "action": "navigate", "url": site.url("/block") }
+    ] });
+    let done = server.call_in(&session, "browser.interact", steps).await?;
+    let out = done.output();
+    assert_eq!(
+        out["extracted"]["answers"],
+        json!(["confirm:false prompt:null"]),
+        "the alert was accepted, the confirmation and the prompt dismissed: {out}"
+    );
+    assert!(out["final_url"].as_str().unwrap_or_default().ends_with("/block"), "leaving a guarded page works: {out}");
+    // A call that ends on the guarded page leaves it in the session's kept
+    // tab; clearing it for the next call must not stall either.
+    let arm = json!({ "actions": [
+        { "action": "navigate", "url": site.url("/dialogs") },
+        { "action": "click", "selector": "#arm" }
+    ] });
+    server.call_in(&session, "browser.interact", arm).await?.output();
+    let next = json!({ "actions": [{ "action": "extract", "name": "answers", "selector": "#answers" }] });
+    let next = server.call_in(&session, "browser.interact", next).await?;
+    assert_eq!(next.output()["final_url"], "about:blank");
+    Ok(())
+}
+
+#[tokio::test]
 async fn vault_logins_and_cookies_reach_only_their_site_and_come_back_masked() -> Result<()> {
     let (server, site) = setup().await?;
     let vault = |name: &str, kind: &str, secret: Value| json!({ "name": name, "kind": kind, "hosts": [FIXTURE_HOST], "packs": ["browser"], "secret": secret });

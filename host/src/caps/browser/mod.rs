@@ -11,6 +11,7 @@
 mod capture;
 mod cookies;
 mod credential;
+mod dialogs;
 mod page;
 pub mod proxy;
 mod scripts;

@@ -59,7 +59,7 @@ impl SessionPage {
     pub async fn open(session: Arc<SessionBrowser>) -> Result<SessionPage> {
         let (page, stale, ready) = match session.take_idle_page() {
             Some(idle) => (idle.page, idle.stale, true),
-            None => (session.context().new_page().await?, false, false),
+            None => (session.new_page().await?, false, false),
         };
         let handle = SessionPage {
             page: Some(page),

@@ -12,6 +12,7 @@
 //! is done with its page, not while it navigates or delivers its answer,
 //! so the two do not compete for the machine.
 
+use super::dialogs::answer_dialogs;
 use super::page::DEFAULT_VIEWPORT;
 use super::proxy::{EgressProxy, ProxyEvent, ProxyObserver};
 use crate::audit::{AuditEvent, AuditKind, AuditLog, Decision, Outcome};
@@ -244,7 +245,7 @@ impl BrowserService {
 
     async fn make_spare(&self) -> Result<SessionBrowser> {
         let spare = self.open(SessionSpec::default()).await?;
-        let page = spare.context.new_page().await?;
+        let page = spare.new_page().await?;
         let (width, height) = DEFAULT_VIEWPORT;
         let viewport = SetDeviceMetricsOverrideParams::new(i64::from(width), i64::from(height), 1.0, false);
         page.execute(viewport).await.map_err(|e| spare.context.failure("set the viewport", e))?;
@@ -318,6 +319,14 @@ impl SessionBrowser {
     /// The session's browser context.
     pub fn context(&self) -> &BrowserContext {
         &self.context
+    }
+
+    /// A new blank page in the session's context that answers its own
+    /// JavaScript dialogs ([`super::dialogs`]).
+    pub async fn new_page(&self) -> Result<Page> {
+        let page = self.context.new_page().await?;
+        answer_dialogs(&page).await.map_err(|e| self.context.failure("watch the page's dialogs", e))?;
+        Ok(page)
     }
 
     /// The session's options (viewport, user agent, locale).

@@ -72,13 +72,18 @@ impl BrowserContext {
         if self.browser.is_alive() { Ok(()) } else { Err(self.browser.unavailable()) }
     }
 
-    /// Map a CDP failure: a dead browser is `session_unavailable`, anything
-    /// else is reported as failing to `what`.
+    /// Map a CDP failure: a dead browser is `session_unavailable`, a command
+    /// chromiumoxide gave up on is `timeout`, anything else is reported as
+    /// failing to `what`.
     pub fn failure(&self, what: &str, e: chromiumoxide::error::CdpError) -> Error {
-        if self.browser.is_alive() {
-            Error::internal(format!("the browser could not {what}: {e}"))
-        } else {
-            with_cause(self.browser.unavailable(), e)
+        match e {
+            _ if !self.browser.is_alive() => with_cause(self.browser.unavailable(), e),
+            // chromiumoxide gives up on a command after its own deadline.
+            chromiumoxide::error::CdpError::Timeout => Error::new(
+                ErrorCode::Timeout,
+                format!("the browser did not {what} in time; the page may be busy (a long-running script)"),
+            ),
+            e => Error::internal(format!("the browser could not {what}: {e}")),
         }
     }
 
