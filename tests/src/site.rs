@@ -2,7 +2,8 @@
 //! with a coloured block, a long page, a page rendered by JavaScript after a
 //! delay, a form, a print-styled article, pages that embed or redirect to
 //! refused addresses, cookie pages, a page that opens every kind of
-//! JavaScript dialog and a page that never finishes loading.
+//! JavaScript dialog, a page that downloads a file and a page that never
+//! finishes loading.
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -48,6 +49,8 @@ fn routes() -> Router<u16> {
         .route("/spa", get(|| page("Catalogue", SPA)))
         .route("/form", get(|| page("Order", FORM)))
         .route("/dialogs", get(|| page("Dialogs", DIALOGS)))
+        .route("/download", get(|| page("Download", DOWNLOAD)))
+        .route("/file", get(attachment))
         .route("/thanks", get(thanks))
         .route("/article", get(|| page("Printed article", ARTICLE)))
         .route("/ssrf", get(ssrf))
@@ -105,6 +108,19 @@ document.getElementById('arm').onclick = () => {
   window.onbeforeunload = (e) => { e.preventDefault(); e.returnValue = 'stay?'; return 'stay?'; };
 };
 </script>"#;
+
+/// The name of the file `/file` sends as an attachment.
+pub const DOWNLOAD_NAME: &str = "helmdeck-fixture-download.txt";
+
+/// Starts downloading `/file` as soon as it loads.
+const DOWNLOAD: &str = r#"<a id="get" href="/file" download>get</a><p id="started">started</p>
+<script>document.getElementById('get').click()</script>"#;
+
+async fn attachment() -> Response {
+    let disposition = format!("attachment; filename=\"{DOWNLOAD_NAME}\"");
+    ([(header::CONTENT_TYPE, "text/plain".to_owned()), (header::CONTENT_DISPOSITION, disposition)], "downloaded")
+        .into_response()
+}
 
 async fn thanks(Query(q): Query<HashMap<String, String>>) -> Html<String> {
     let name = q.get("name").cloned().unwrap_or_default().replace('<', "&lt;");

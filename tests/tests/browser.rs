@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use helmdeck_tests::browser::{Answer, FIXTURE_HOST, OTHER_HOST, Server};
-use helmdeck_tests::site::{BLOCK_RGB, LOGIN_PASSWORD, Site};
+use helmdeck_tests::site::{BLOCK_RGB, DOWNLOAD_NAME, LOGIN_PASSWORD, Site};
 use image::GenericImageView;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -184,6 +184,44 @@ async fn javascript_dialogs_are_answered_so_pages_and_navigations_never_stall() 
     let next = server.call_in(&session, "browser.interact", next).await?;
     assert_eq!(next.output()["final_url"], "about:blank");
     Ok(())
+}
+
+#[tokio::test]
+async fn a_page_that_downloads_a_file_writes_nothing_to_disk() -> Result<()> {
+    let (server, site) = setup().await?;
+    let steps = json!({ "actions": [
+        { "action": "navigate", "url": site.url("/download") },
+        { "action": "wait_for", "selector": "#started" }
+    ] });
+    server.call("browser.interact", steps).await?.output();
+    let fetched = wait_until(|| async {
+        let records = server.audit("capability=browser.request").await?;
+        Ok(records.iter().any(|r| r["target"].as_str().is_some_and(|t| t.ends_with("/file"))))
+    })
+    .await?;
+    assert!(fetched, "the page asked for the file");
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_default();
+    for dir in [home.join("Downloads"), server.data_dir().to_path_buf(), std::env::temp_dir()] {
+        let found = walkdir(&dir).into_iter().find(|p| p.ends_with(DOWNLOAD_NAME));
+        assert!(found.is_none(), "the browser saved a download: {found:?}");
+    }
+    Ok(())
+}
+
+/// Every file under `dir` (symlinks not followed; unreadable parts skipped).
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).into_iter().flatten().flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => pending.push(entry.path()),
+                Ok(_) => files.push(entry.path()),
+                Err(_) => {}
+            }
+        }
+    }
+    files
 }
 
 #[tokio::test]

@@ -5,7 +5,9 @@
 use super::PooledBrowser;
 use crate::{Error, ErrorCode, Result};
 use chromiumoxide::Page;
-use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
+use chromiumoxide::cdp::browser_protocol::browser::{
+    BrowserContextId, SetDownloadBehaviorBehavior, SetDownloadBehaviorParams,
+};
 use chromiumoxide::cdp::browser_protocol::target::{CreateBrowserContextParams, CreateTargetParams};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -25,7 +27,8 @@ pub struct BrowserContext {
 impl BrowserContext {
     /// Create a context on `browser` whose every request (loopback
     /// included: `<-loopback>` removes Chromium's implicit bypass) goes to
-    /// the proxy at `proxy`.
+    /// the proxy at `proxy`, and which saves no downloads: a page must not
+    /// make the browser write files on this machine.
     pub(super) async fn create(
         browser: Arc<PooledBrowser>,
         proxy: &str,
@@ -44,7 +47,19 @@ impl BrowserContext {
             Err(_) => return Err(unavailable("the browser did not create a context in time".to_owned())),
         };
         browser.contexts.fetch_add(1, Ordering::AcqRel);
-        Ok(BrowserContext { browser, id, _permit: permit })
+        let context = BrowserContext { browser, id, _permit: permit };
+        let no_downloads = SetDownloadBehaviorParams::builder()
+            .behavior(SetDownloadBehaviorBehavior::Deny)
+            .browser_context_id(context.id.clone())
+            .build()
+            .map_err(|e| Error::internal(format!("download parameters: {e}")))?;
+        let refused = match tokio::time::timeout(CONTEXT_TIMEOUT, context.browser.cdp().execute(no_downloads)).await {
+            Ok(Ok(_)) => return Ok(context),
+            Ok(Err(e)) => context.failure("turn downloads off", e),
+            Err(_) => unavailable("the browser did not turn downloads off in time".to_owned()),
+        };
+        context.dispose().await;
+        Err(refused)
     }
 
     /// Open a blank page in this context.
