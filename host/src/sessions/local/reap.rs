@@ -70,17 +70,19 @@ pub fn reap(profiles: &Path, ours: &[u32]) -> Result<usize> {
     }
     let mut killed = 0;
     let mut owned_profiles: Vec<String> = Vec::new();
-    let found = processes();
-    // Read before anything is killed: the browser itself leads its group;
-    // its helpers (and a helper forked at start-up that still has the
-    // browser's command line) do not.
-    let leaders: Vec<u32> = found.iter().map(|(pid, _)| *pid).filter(|pid| process_group(*pid) == Some(*pid)).collect();
-    for (pid, args) in found {
-        let Some(profile) = args.iter().find_map(|a| a.strip_prefix(&prefix)) else {
-            continue;
-        };
-        if ours.contains(&pid) || in_group_of(pid, ours) {
-            owned_profiles.push(profile.to_owned());
+    // Each group is read before anything is killed: the browser itself
+    // leads its group; its helpers (and a helper forked at start-up that
+    // still has the browser's command line) do not.
+    let browsers: Vec<(u32, String, Option<u32>)> = processes()
+        .into_iter()
+        .filter_map(|(pid, args)| {
+            let profile = args.iter().find_map(|a| a.strip_prefix(&prefix))?.to_owned();
+            Some((pid, profile, process_group(pid)))
+        })
+        .collect();
+    for (pid, profile, group) in browsers {
+        if ours.contains(&pid) || group.is_some_and(|g| ours.contains(&g)) {
+            owned_profiles.push(profile);
             continue;
         }
         // A browser's helpers share its group; killing the group takes them all.
@@ -88,7 +90,7 @@ pub fn reap(profiles: &Path, ours: &[u32]) -> Result<usize> {
         if let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
             let _ = kill_process(p, Signal::KILL);
         }
-        killed += usize::from(leaders.contains(&pid));
+        killed += usize::from(group == Some(pid));
     }
     if let Ok(dirs) = std::fs::read_dir(profiles) {
         for dir in dirs.flatten() {
@@ -102,13 +104,8 @@ pub fn reap(profiles: &Path, ours: &[u32]) -> Result<usize> {
     Ok(killed)
 }
 
-/// Whether `pid` belongs to the process group of one of `leaders`.
-fn in_group_of(pid: u32, leaders: &[u32]) -> bool {
-    process_group(pid).is_some_and(|g| leaders.contains(&g))
-}
-
-/// The process group of `pid`, read before it is killed.
-fn process_group(pid: u32) -> Option<u32> {
+/// The process group of `pid` (`None` once it is gone).
+pub(super) fn process_group(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // `pid (comm) state ppid pgrp ...`; comm may contain spaces, so split after `)`.
     stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<u32>().ok())

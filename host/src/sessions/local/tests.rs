@@ -20,15 +20,7 @@ fn process_group(pgid: u32) -> Vec<u32> {
         .unwrap()
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|stat| {
-                // Fields after the command name: state, ppid, pgrp, …
-                let fields: Vec<&str> =
-                    stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
-                fields.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(pgid)
-            })
-        })
-        .filter(|p| alive(*p))
+        .filter(|p| reap::process_group(*p) == Some(pgid) && alive(*p))
         .collect()
 }
 
