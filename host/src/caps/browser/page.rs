@@ -347,17 +347,10 @@ impl SessionPage {
 impl Drop for SessionPage {
     /// The guest dropped the page, or the call ended without dropping it:
     /// the session keeps the tab for its next call, unless the pack resized
-    /// it (then it is closed in the background).
+    /// it.
     fn drop(&mut self) {
-        let Some(page) = self.page.take() else { return };
-        if !self.resized.load(Ordering::Acquire) {
-            self.session.keep_idle_page(page);
-        } else if let Ok(rt) = tokio::runtime::Handle::try_current()
-            && self.session.context().is_alive()
-        {
-            rt.spawn(async move {
-                let _ = tokio::time::timeout(Duration::from_secs(5), page.close()).await;
-            });
+        if let Some(page) = self.page.take() {
+            self.session.put_away(page, !self.resized.load(Ordering::Acquire));
         }
     }
 }

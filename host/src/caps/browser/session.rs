@@ -339,15 +339,17 @@ impl SessionBrowser {
         self.idle_page.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 
-    /// Keep `page`, which a call is done with, for the session's next
-    /// `page.open`. An ephemeral session's page is left to its context's
-    /// disposal; a page beyond the one kept is closed in the background.
-    pub(super) fn keep_idle_page(&self, page: Page) {
+    /// Take back `page`, which a call is done with: keep it for the
+    /// session's next `page.open` when it is `reusable` (it still has the
+    /// session's viewport) and none is kept yet, otherwise close it in the
+    /// background. An ephemeral session's page is left to its context's
+    /// disposal, right after the call.
+    pub(super) fn put_away(&self, page: Page, reusable: bool) {
         if self.ephemeral || !self.context.is_alive() {
             return;
         }
         let mut idle = self.idle_page.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.is_none() {
+        if reusable && idle.is_none() {
             *idle = Some(IdlePage { page, stale: true });
         } else if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
