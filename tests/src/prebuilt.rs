@@ -110,7 +110,7 @@ fn pack_at(key: &str) -> &'static BuiltPack {
 /// fails: the tests that need it cannot run.
 pub fn run_fixture(name: &str, make: impl FnOnce(&Path) -> Result<()>) -> PathBuf {
     prebuilt(); // the build empties the run directory first
-    let run_dir = target_dir().join("helmdeck-tests").join("runs").join(run_key());
+    let run_dir = run_dir();
     let dir = run_dir.join(name);
     let made = (|| -> Result<()> {
         let lock = File::create(run_dir.join(format!("{name}.lock"))).context("creating the fixture lock")?;
@@ -148,11 +148,11 @@ pub fn target_dir() -> PathBuf {
 
 fn build_or_reuse() -> Result<Prebuilt> {
     let ws = Workspace::locate(Path::new(env!("CARGO_MANIFEST_DIR")))?;
-    let root = ws.target_dir.join("helmdeck-tests");
+    let root = tests_root();
     std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
     let lock = File::create(root.join("build.lock")).context("creating the build lock")?;
     lock.lock().context("taking the build lock")?;
-    let run_dir = root.join("runs").join(run_key());
+    let run_dir = run_dir();
     let stamp_path = run_dir.join("stamp.json");
     if let Some(stamp) = read_stamp(&stamp_path) {
         return load(stamp);
@@ -166,6 +166,16 @@ fn build_or_reuse() -> Result<Prebuilt> {
     };
     std::fs::write(&stamp_path, serde_json::to_vec_pretty(&stamp)?).context("writing the build stamp")?;
     Ok(built)
+}
+
+/// `<target>/helmdeck-tests`: the build lock, and a directory per run under `runs/`.
+fn tests_root() -> PathBuf {
+    target_dir().join("helmdeck-tests")
+}
+
+/// This run's directory: its binaries, packs, stamp and fixtures.
+fn run_dir() -> PathBuf {
+    tests_root().join("runs").join(run_key())
 }
 
 /// The nextest run this process belongs to, or this process alone.
