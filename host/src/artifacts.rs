@@ -111,13 +111,18 @@ impl ArtifactStore {
     /// The metadata and bytes of artifact `id`; `not_found` when absent.
     pub async fn get(&self, id: &str) -> Result<(ArtifactMeta, Vec<u8>)> {
         let meta = self.meta(id).await?;
-        let blobs = self.blobs.clone();
-        let key = meta.id.clone();
-        let bytes = tokio::task::spawn_blocking(move || blobs.get(&key))
+        let bytes = self.content(&meta).await?;
+        Ok((meta, bytes))
+    }
+
+    /// The bytes of the artifact `meta` describes (as [`ArtifactStore::meta`]
+    /// returned it), for callers that looked at the metadata first.
+    pub async fn content(&self, meta: &ArtifactMeta) -> Result<Vec<u8>> {
+        let (blobs, key) = (self.blobs.clone(), meta.id.clone());
+        tokio::task::spawn_blocking(move || blobs.get(&key))
             .await
             .map_err(|e| Error::internal(format!("artifact read task failed: {e}")))?
-            .map_err(|e| Error::internal(format!("the artifact's content is missing: {e}")))?;
-        Ok((meta, bytes))
+            .map_err(|e| Error::internal(format!("the artifact's content is missing: {e}")))
     }
 }
 

@@ -96,8 +96,8 @@ async fn artifact_block(app: &Helmdeck, meta: ArtifactMeta) -> ContentBlock {
     let inline =
         INLINE_IMAGE_TYPES.contains(&meta.content_type.as_str()) && meta.size <= app.config.mcp.inline_image_bytes;
     if inline {
-        match app.services.artifacts.get(&meta.id).await {
-            Ok((meta, bytes)) => {
+        match app.services.artifacts.content(&meta).await {
+            Ok(bytes) => {
                 return ContentBlock::image(base64::engine::general_purpose::STANDARD.encode(bytes), meta.content_type);
             }
             Err(e) => tracing::warn!(artifact = %meta.id, error = %e, "artifact bytes unreadable; sending a link"),
