@@ -4,9 +4,9 @@
 //!   serving 2026-07-28 clients statelessly and older clients with sessions
 //!   (`Mcp-Session-Id`);
 //! - `GET /api/v1/mcp/sse` + `POST /api/v1/mcp/message`: the legacy HTTP+SSE
-//!   transport ([`sse`]).
+//!   transport (`sse`).
 //!
-//! Both run the same [`server::HelmdeckMcp`] handler behind [`guard::admit`]
+//! Both run the same [`server::HelmdeckMcp`] handler behind `guard::admit`
 //! (Host/Origin allow-lists, bearer token). Tool calls go through
 //! [`crate::dispatch::Dispatcher`], like REST.
 
