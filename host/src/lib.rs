@@ -8,6 +8,11 @@
 //! `dispatch` (one call end to end), `api` (axum
 //! routers: REST and MCP), `connect` (MCP client configuration), `cli`. [`app::Helmdeck`] assembles them from a [`config::Config`].
 
+// Module docs link to the private parts they are made of; they resolve with
+// `cargo doc --document-private-items`, the documentation for this crate's
+// developers.
+#![allow(rustdoc::private_intra_doc_links)]
+
 pub mod api;
 pub mod app;
 pub mod artifacts;

@@ -49,7 +49,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "HELMDECK_CHROMIUM", value_name = "PATH")]
     chromium: Option<PathBuf>,
     /// The base URL clients reach the server at (`https://helmdeck.example`),
-    /// for signed download links and connect snippets. Default: http://<listen address>.
+    /// for signed download links and connect snippets. Default: `http://<listen address>`.
     #[arg(long, global = true, env = "HELMDECK_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
     #[command(subcommand)]

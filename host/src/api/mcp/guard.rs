@@ -2,7 +2,7 @@
 //! the `Host` and `Origin` checks that stop DNS-rebinding and cross-site
 //! requests, then the bearer token (the same JWTs as REST). Refusals answer
 //! in the REST error shape (401 with `WWW-Authenticate: Bearer`, 403) and are
-//! audited as denials; admitted requests carry the [`Principal`] in their
+//! audited as denials; admitted requests carry the [`Principal`](crate::auth::Principal) in their
 //! extensions, where the MCP handler reads it.
 
 use crate::Error;
