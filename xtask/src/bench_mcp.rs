@@ -61,8 +61,8 @@ pub fn run_all(ws: &Workspace, helmdeck: &Path, built: &[PathBuf], rounds: u32) 
     let overhead = step("timing tools/call against REST for text.stats", || bench(&["overhead"]))?;
     let screenshot = if built.iter().any(|dir| dir.ends_with("browser")) {
         // The server starts its warm browser on its own; Playwright runs the same binary.
-        let chromium = wait_for(|| bench_browser::browser_executable(&data))
-            .context("the server's warm browser did not start")?;
+        let chromium =
+            wait_for(|| bench_browser::browser_executable(&data)).context("the server's warm browser did not start")?;
         let (_playwright, playwright_url) = playwright(&root, &chromium)?;
         step("timing browser_screenshot_url against @playwright/mcp", || {
             bench(&["screenshot", "--playwright", &playwright_url])

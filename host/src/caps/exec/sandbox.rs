@@ -161,28 +161,67 @@ fn check(ret: libc::c_int) -> std::io::Result<()> {
     if ret < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
 }
 
-/// Kill every process running as `uid`: a helper drops to the uid and
-/// sends `kill(-1, SIGKILL)`, which the kernel applies to all of the uid's
-/// processes in one pass (none can fork meanwhile). Blocking.
+/// How long [`kill_all`] waits for killed processes to finish exiting.
+const EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Kill every process running as `uid` and return once none is left: a
+/// helper drops to the uid and sends `kill(-1, SIGKILL)`, which the kernel
+/// applies to all of the uid's processes in one pass. A killed process
+/// still runs until it has torn itself down (a busy 2-core machine showed
+/// one alive right after the kill), so this repeats the kill until `/proc`
+/// lists no live process of the uid. Blocking.
 pub fn kill_all(uid: u32) -> Result<()> {
-    for _ in 0..2 {
-        let mut helper = std::process::Command::new("/bin/true");
-        helper.env_clear();
-        // SAFETY: only async-signal-safe system calls between fork and exec.
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut helper, move || {
-                drop_to(uid)?;
-                libc::kill(-1, libc::SIGKILL);
-                Ok(())
-            });
+    let deadline = std::time::Instant::now() + EXIT_WAIT;
+    loop {
+        send_kill_as(uid)?;
+        let left = live_processes(uid);
+        if left == 0 {
+            return Ok(());
         }
-        let status =
-            helper.status().map_err(|e| Error::internal(format!("cannot stop the session's processes: {e}")))?;
-        if !status.success() {
-            return Err(Error::internal("cannot stop the session's processes"));
+        if std::time::Instant::now() >= deadline {
+            return Err(Error::internal(format!(
+                "{left} process(es) of the session's user were still running {}s after SIGKILL",
+                EXIT_WAIT.as_secs()
+            )));
         }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// One `kill(-1, SIGKILL)` sent by a helper running as `uid`.
+fn send_kill_as(uid: u32) -> Result<()> {
+    let mut helper = std::process::Command::new("/bin/true");
+    helper.env_clear();
+    // SAFETY: only async-signal-safe system calls between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut helper, move || {
+            drop_to(uid)?;
+            libc::kill(-1, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let status = helper.status().map_err(|e| Error::internal(format!("cannot stop the session's processes: {e}")))?;
+    if !status.success() {
+        return Err(Error::internal("cannot stop the session's processes"));
     }
     Ok(())
+}
+
+/// Processes of `uid` that are still running: zombies (killed, waiting to
+/// be reaped by their parent) do not count.
+pub fn live_processes(uid: u32) -> usize {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    entries
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_name().as_bytes().iter().all(u8::is_ascii_digit))
+        .filter(|entry| entry.metadata().is_ok_and(|meta| meta.uid() == uid))
+        .filter(|entry| {
+            // `pid (comm) S ...`; a process gone since the listing has no stat.
+            std::fs::read_to_string(entry.path().join("stat"))
+                .is_ok_and(|stat| stat.rsplit(") ").next().is_some_and(|rest| !rest.starts_with(['Z', 'X'])))
+        })
+        .count()
 }
 
 /// Give `uid` the workspace: everything under `root` not already its own is

@@ -1,7 +1,7 @@
 //! The sandbox for real, as root: each test uses its own uid at the top of
 //! the session range so it cannot meet a running server's sessions.
 
-use super::sandbox::{Prepared, UID_BASE, UID_COUNT};
+use super::sandbox::{Prepared, UID_BASE, UID_COUNT, live_processes};
 use super::{Plan, execute};
 use crate::engine::wit::host::exec::{Command, Output};
 use std::path::Path;
@@ -28,22 +28,6 @@ async fn run(workspace: &Path, slot: u32, cmd: Command) -> (Output, u32) {
     let plan = Plan::from_command(&cmd).unwrap();
     let prepared = Prepared::new(workspace, Path::new(""), uid, plan.limits).unwrap();
     (execute(cmd, plan, prepared, uid).await.unwrap(), uid)
-}
-
-/// Live (not zombie) processes of `uid`, from `/proc`.
-fn processes_of(uid: u32) -> usize {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
-        .filter(|e| e.path().metadata().is_ok_and(|m| m.uid() == uid))
-        .filter(|e| {
-            // `pid (comm) S ...`: a killed process waits as a zombie until it is reaped.
-            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-            stat.rsplit(") ").next().is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
-        })
-        .count()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -92,7 +76,7 @@ async fn a_fork_bomb_stops_at_the_process_limit_and_nothing_survives_the_timeout
     let report = format!("{out:?} {}", text(&out.stderr));
     assert!(text(&out.stderr).contains("Resource temporarily unavailable"), "{report}");
     assert!(out.timed_out, "{report}");
-    assert_eq!(processes_of(uid), 0, "every process of the bomb is gone");
+    assert_eq!(live_processes(uid), 0, "every process of the bomb is gone");
 }
 
 #[tokio::test]
@@ -102,7 +86,7 @@ async fn a_busy_loop_meets_its_deadline_before_the_default_cpu_limit() {
     cmd.timeout_ms = Some(1500);
     let (out, uid) = run(dir.path(), 5, cmd).await;
     assert!(out.timed_out, "stopped by the deadline, not by the CPU limit: {out:?}");
-    assert_eq!(processes_of(uid), 0);
+    assert_eq!(live_processes(uid), 0);
 }
 
 #[tokio::test]
@@ -113,10 +97,10 @@ async fn a_runaway_command_is_killed_at_its_deadline_with_its_background_childre
     let (out, uid) = run(dir.path(), 3, cmd).await;
     assert!(out.timed_out);
     assert_eq!((out.exit_code, out.signal), (None, Some(9)));
-    assert_eq!(processes_of(uid), 0);
+    assert_eq!(live_processes(uid), 0);
     let (out, uid) = run(dir.path(), 3, command("sh", &["-c", "sleep 300 & echo detached"])).await;
     assert_eq!((out.exit_code, text(&out.stdout).as_str(), out.timed_out), (Some(0), "detached\n", false));
-    assert_eq!(processes_of(uid), 0, "a detached child does not outlive the command");
+    assert_eq!(live_processes(uid), 0, "a detached child does not outlive the command");
 }
 
 #[tokio::test]
