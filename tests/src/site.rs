@@ -51,6 +51,8 @@ fn routes() -> Router<u16> {
         .route("/dialogs", get(|| page("Dialogs", DIALOGS)))
         .route("/download", get(|| page("Download", DOWNLOAD)))
         .route("/file", get(attachment))
+        .route("/popup", get(|| page("Opener", POPUP)))
+        .route(POPPED_PATH, get(|| page("Popped", "<p>a window the page opened</p>")))
         .route("/thanks", get(thanks))
         .route("/article", get(|| page("Printed article", ARTICLE)))
         .route("/ssrf", get(ssrf))
@@ -108,6 +110,13 @@ document.getElementById('arm').onclick = () => {
   window.onbeforeunload = (e) => { e.preventDefault(); e.returnValue = 'stay?'; return 'stay?'; };
 };
 </script>"#;
+
+/// Clicking `#open` opens [`POPPED_PATH`] in a new window.
+const POPUP: &str = r#"<button id="open">open</button>
+<script>document.getElementById('open').onclick = () => window.open('/popped', 'popped');</script>"#;
+
+/// The page `/popup` opens in a window of its own.
+pub const POPPED_PATH: &str = "/popped";
 
 /// The name of the file `/file` sends as an attachment.
 pub const DOWNLOAD_NAME: &str = "helmdeck-fixture-download.txt";

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use helmdeck_tests::browser::{Answer, FIXTURE_HOST, OTHER_HOST, Server};
-use helmdeck_tests::site::{BLOCK_RGB, DOWNLOAD_NAME, LOGIN_PASSWORD, Site};
+use helmdeck_tests::site::{BLOCK_RGB, DOWNLOAD_NAME, LOGIN_PASSWORD, POPPED_PATH, Site};
 use image::GenericImageView;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -205,6 +205,39 @@ async fn a_page_that_downloads_a_file_writes_nothing_to_disk() -> Result<()> {
         let found = walkdir(&dir).into_iter().find(|p| p.ends_with(DOWNLOAD_NAME));
         assert!(found.is_none(), "the browser saved a download: {found:?}");
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn windows_a_page_opens_are_closed_when_the_call_ends() -> Result<()> {
+    let (server, site) = setup().await?;
+    let steps = json!({ "actions": [
+        { "action": "navigate", "url": site.url("/popup") },
+        { "action": "click", "selector": "#open" }
+    ] });
+    let loads_of_popped = || async {
+        let records = server.audit("capability=browser.request&limit=1000").await?;
+        Ok::<_, anyhow::Error>(
+            records.iter().filter(|r| r["target"].as_str().is_some_and(|t| t.ends_with(POPPED_PATH))).count(),
+        )
+    };
+    let none_open = || async { Ok(!server.open_pages().await?.iter().any(|url| url.ends_with(POPPED_PATH))) };
+    // A session kept across calls keeps its tab, but not the windows its pages opened.
+    let session = server.session().await?;
+    for calls in 1..=2 {
+        let opened = server.call_in(&session, "browser.interact", steps.clone()).await?;
+        let opened = opened.output();
+        assert!(opened["final_url"].as_str().unwrap_or_default().ends_with("/popup"), "{opened}");
+        let loaded = wait_until(|| async { Ok(loads_of_popped().await? == calls) }).await?;
+        assert!(loaded, "the popup opened, through the session's guarded proxy");
+        let closed = wait_until(none_open).await?;
+        assert!(closed, "a popup outlived its call: {:?}", server.open_pages().await?);
+    }
+    server.call_in(&session, "browser.screenshot_url", json!({ "url": site.url("/block") })).await?.output();
+    // An ephemeral session's context goes with its call, popups and all.
+    server.call("browser.interact", steps).await?.output();
+    assert!(wait_until(|| async { Ok(loads_of_popped().await? == 3) }).await?, "the ephemeral popup opened");
+    assert!(wait_until(none_open).await?, "an ephemeral popup outlived its call");
     Ok(())
 }
 

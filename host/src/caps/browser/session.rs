@@ -343,19 +343,36 @@ impl SessionBrowser {
     /// session's next `page.open` when it is `reusable` (it still has the
     /// session's viewport) and none is kept yet, otherwise close it in the
     /// background. An ephemeral session's page is left to its context's
-    /// disposal, right after the call.
-    pub(super) fn put_away(&self, page: Page, reusable: bool) {
+    /// disposal, right after the call, and its popups with it.
+    ///
+    /// A kept session's popups are closed in the background too: no call
+    /// can reach them (a call works on the page it opens), and they would
+    /// otherwise run on, outside any call's deadline, until the session
+    /// closed.
+    pub(super) fn put_away(self: &Arc<Self>, page: Page, reusable: bool) {
         if self.ephemeral || !self.context.is_alive() {
             return;
         }
-        let mut idle = self.idle_page.lock().unwrap_or_else(PoisonError::into_inner);
-        if reusable && idle.is_none() {
-            *idle = Some(IdlePage { page, stale: true });
-        } else if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+        let discarded = {
+            let mut idle = self.idle_page.lock().unwrap_or_else(PoisonError::into_inner);
+            if reusable && idle.is_none() {
+                *idle = Some(IdlePage { page, stale: true });
+                None
+            } else {
+                Some(page)
+            }
+        };
+        let session = Arc::clone(self);
+        rt.spawn(async move {
+            if let Some(page) = discarded {
                 let _ = tokio::time::timeout(Duration::from_secs(5), page.close()).await;
-            });
-        }
+            }
+            let popups = session.context.close_popups().await;
+            if popups > 0 {
+                tracing::debug!(popups, "closed the windows a session's pages opened");
+            }
+        });
     }
 
     /// Why the proxy failed exactly `url` (refused it, or could not reach

@@ -8,7 +8,9 @@ use chromiumoxide::Page;
 use chromiumoxide::cdp::browser_protocol::browser::{
     BrowserContextId, SetDownloadBehaviorBehavior, SetDownloadBehaviorParams,
 };
-use chromiumoxide::cdp::browser_protocol::target::{CreateBrowserContextParams, CreateTargetParams};
+use chromiumoxide::cdp::browser_protocol::target::{
+    CloseTargetParams, CreateBrowserContextParams, CreateTargetParams, GetTargetsParams,
+};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -75,6 +77,28 @@ impl BrowserContext {
             Ok(Err(e)) => Err(self.failure("open a page", e)),
             Err(_) => Err(Error::new(ErrorCode::Timeout, "the browser did not open a page in time; retry the call")),
         }
+    }
+
+    /// Close the windows this context's pages opened (`window.open`, links
+    /// with `target=_blank`, `noopener` or not): the pages that have an
+    /// opener. Helmdeck opens its own pages through CDP, which gives them
+    /// none, so a page a call is opening meanwhile is never taken for one.
+    /// Returns how many were closed.
+    pub async fn close_popups(&self) -> usize {
+        let cdp = self.browser.cdp();
+        let Ok(Ok(targets)) = tokio::time::timeout(CONTEXT_TIMEOUT, cdp.execute(GetTargetsParams::default())).await
+        else {
+            return 0;
+        };
+        let mut closed = 0;
+        for target in targets.result.target_infos {
+            let ours = target.browser_context_id.as_ref() == Some(&self.id);
+            if ours && target.r#type == "page" && target.opener_id.is_some() {
+                let close = cdp.execute(CloseTargetParams::new(target.target_id));
+                closed += usize::from(matches!(tokio::time::timeout(CONTEXT_TIMEOUT, close).await, Ok(Ok(_))));
+            }
+        }
+        closed
     }
 
     /// Whether the browser under this context still runs.
