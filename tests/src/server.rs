@@ -38,6 +38,11 @@ impl DataDir {
         self.temp.path().join("data")
     }
 
+    /// What the `n`th server started on this directory logged (from 1).
+    pub fn serve_log(&self, n: usize) -> String {
+        std::fs::read_to_string(self.temp.path().join(format!("serve-{n}.log"))).unwrap_or_default()
+    }
+
     fn next_log(&self) -> PathBuf {
         (1..).map(|n| self.temp.path().join(format!("serve-{n}.log"))).find(|p| !p.exists()).unwrap_or_default()
     }

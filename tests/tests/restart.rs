@@ -50,6 +50,31 @@ async fn installed_packs_survive_a_restart_and_load_from_the_precompiled_cache()
 }
 
 #[tokio::test]
+async fn a_graceful_stop_ends_the_warm_browsers_and_logs_no_error() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut browsers = Vec::new();
+    for _ in 0..200 {
+        let pool = server.get("/api/v1/browsers").await?;
+        let pool = pool.ok();
+        browsers = pool["instances"].as_array().cloned().unwrap_or_default();
+        if !browsers.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!browsers.is_empty(), "serve warms a browser at start");
+    let data = server.stop().await?;
+    for pid in &browsers {
+        let pid = pid.as_str().unwrap_or_default();
+        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "browser {pid} outlived the stop");
+    }
+    let log = data.serve_log(1);
+    let errors: Vec<&str> = log.lines().filter(|line| line.contains(" ERROR ")).collect();
+    assert!(errors.is_empty(), "a stop on request is no error: {errors:#?}");
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_component_modified_on_disk_is_refused_at_load_and_the_other_packs_still_load() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
     server.install(fixture_pack("slow-1.0")).await?;

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 /// How often the supervisor asks the runtime whether the browser still runs
 /// (a dead connection is noticed at once; this catches a hung one).
@@ -26,6 +26,8 @@ pub struct PooledBrowser {
     cdp: Browser,
     alive: AtomicBool,
     died: watch::Receiver<Option<String>>,
+    /// Tells the supervisor to let go of the connection.
+    release: Notify,
     /// Browser contexts (sessions) currently on it.
     pub(super) contexts: AtomicUsize,
 }
@@ -50,11 +52,17 @@ impl PooledBrowser {
             Error::new(ErrorCode::SessionUnavailable, format!("cannot connect to the browser's DevTools endpoint: {e}"))
         })?;
         let (died_tx, died) = watch::channel(None);
-        let browser =
-            Arc::new(PooledBrowser { id, cdp, alive: AtomicBool::new(true), died, contexts: AtomicUsize::new(0) });
+        let browser = Arc::new(PooledBrowser {
+            id,
+            cdp,
+            alive: AtomicBool::new(true),
+            died,
+            release: Notify::new(),
+            contexts: AtomicUsize::new(0),
+        });
         let watched = browser.clone();
         tokio::spawn(async move {
-            let reason = supervise(handler, runtime, &watched.id).await;
+            let reason = supervise(handler, runtime, &watched).await;
             watched.alive.store(false, Ordering::Release);
             let _ = died_tx.send(Some(reason.clone()));
             on_death(watched, reason);
@@ -70,6 +78,16 @@ impl PooledBrowser {
     /// Whether the browser still answers.
     pub fn is_alive(&self) -> bool {
         self.alive.load(Ordering::Acquire)
+    }
+
+    /// Stop watching the browser and drop the DevTools connection, before
+    /// the browser is stopped on purpose (at shutdown): chromiumoxide logs
+    /// an error for a connection the browser drops under it, and a stop is
+    /// no error.
+    pub(super) async fn disconnect(&self) {
+        self.release.notify_one();
+        let mut died = self.died.clone();
+        let _ = tokio::time::timeout(Duration::from_secs(2), died.wait_for(Option::is_some)).await;
     }
 
     /// Why it died, once it has.
@@ -90,12 +108,14 @@ impl PooledBrowser {
     }
 }
 
-/// Poll the handler until the connection is lost or the runtime says the
-/// browser exited; returns why it ended.
-async fn supervise(mut handler: Handler, runtime: Arc<dyn SessionRuntime>, id: &InstanceId) -> String {
+/// Poll the handler until the connection is lost, the runtime says the
+/// browser exited or the pool lets it go; returns why it ended.
+async fn supervise(mut handler: Handler, runtime: Arc<dyn SessionRuntime>, browser: &PooledBrowser) -> String {
+    let id = &browser.id;
     let mut health = tokio::time::interval(HEALTH_PERIOD);
     loop {
         tokio::select! {
+            _ = browser.release.notified() => return "Helmdeck stopped it".to_owned(),
             event = handler.next() => match event {
                 None => return "its DevTools connection closed".to_owned(),
                 Some(Err(chromiumoxide::error::CdpError::Ws(e))) => return format!("its DevTools connection broke: {e}"),

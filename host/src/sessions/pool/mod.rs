@@ -150,6 +150,7 @@ impl BrowserPool {
         self.inner.closing.store(true, Ordering::Release);
         let browsers = std::mem::take(&mut *self.lock());
         for browser in browsers {
+            browser.disconnect().await;
             let _ = self.inner.runtime.terminate(&browser.id).await;
         }
     }
