@@ -4,6 +4,7 @@
 //! here. A non-zero exit, a timeout or a limit hit is a normal result that
 //! says what happened, never an error.
 
+pub mod claims;
 pub mod sandbox;
 #[cfg(test)]
 mod tests;
@@ -12,7 +13,8 @@ use super::{CapabilityAudit, CapsContext};
 use crate::engine::wit::host::exec::{Command, Host, Output};
 use crate::engine::wit::host::types::Error as WitError;
 use crate::sessions::LiveSession;
-use crate::{Error, ErrorCode, Result};
+use crate::{Error, Result};
+use claims::UidClaim;
 use sandbox::{Limits, Prepared, UID_BASE, UID_COUNT};
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -33,45 +35,49 @@ const MAX_OPEN_FILES: u64 = 1024;
 const PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// The uids handed to sessions: one per session while it is open, so one
-/// session's commands can neither signal nor outlive into another's.
+/// session's commands can neither signal nor outlive into another's. Each
+/// is claimed machine-wide ([`claims`]), so another server's sessions never
+/// get it either.
 #[derive(Default)]
 pub struct SessionUsers {
-    assigned: Mutex<HashMap<String, u32>>,
+    assigned: Mutex<HashMap<String, UidClaim>>,
 }
 
 impl SessionUsers {
-    /// The uid of `session`, assigning one on first use; its processes are
-    /// killed and the uid freed when the session closes.
+    /// The uid of `session`, claiming one on its first command; its
+    /// processes are killed and the uid released when the session closes.
     pub async fn uid_for(self: &Arc<Self>, session: &LiveSession) -> Result<u32> {
-        let (uid, fresh) = {
-            let mut assigned = self.lock();
-            if let Some(uid) = assigned.get(&session.id) {
-                (*uid, false)
-            } else {
-                let used: std::collections::HashSet<u32> = assigned.values().copied().collect();
-                let uid = (UID_BASE..UID_BASE + UID_COUNT).find(|u| !used.contains(u)).ok_or_else(|| {
-                    Error::new(ErrorCode::ResourceExhausted, "too many sessions run commands at once; close some")
-                })?;
-                assigned.insert(session.id.clone(), uid);
-                (uid, true)
-            }
-        };
-        if fresh {
-            let users = Arc::clone(self);
-            let id = session.id.clone();
-            session
-                .on_close(Box::new(move || {
-                    Box::pin(async move {
-                        let _ = tokio::task::spawn_blocking(move || sandbox::kill_all(uid)).await;
-                        users.lock().remove(&id);
-                    })
-                }))
-                .await;
+        if let Some(claim) = self.lock().get(&session.id) {
+            return Ok(claim.uid());
         }
+        let claim = tokio::task::spawn_blocking(|| claims::claim_fresh(UID_BASE..UID_BASE + UID_COUNT))
+            .await
+            .map_err(|e| Error::internal(format!("claiming a session user failed: {e}")))??;
+        let uid = claim.uid();
+        {
+            let mut assigned = self.lock();
+            // A concurrent first command of the session claimed one already:
+            // this claim is dropped, and the uid released, on return.
+            if let Some(theirs) = assigned.get(&session.id) {
+                return Ok(theirs.uid());
+            }
+            assigned.insert(session.id.clone(), claim);
+        }
+        let users = Arc::clone(self);
+        let id = session.id.clone();
+        session
+            .on_close(Box::new(move || {
+                Box::pin(async move {
+                    let _ = tokio::task::spawn_blocking(move || sandbox::kill_all(uid)).await;
+                    // Released only once nothing of the session runs as it.
+                    users.lock().remove(&id);
+                })
+            }))
+            .await;
         Ok(uid)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, UidClaim>> {
         self.assigned.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

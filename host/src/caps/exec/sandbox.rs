@@ -64,11 +64,7 @@ pub struct Prepared {
 impl Prepared {
     /// Prepare to run in `workspace` (host path) at `cwd` (checked relative path) as `uid`.
     pub fn new(workspace: &Path, cwd: &Path, uid: u32, limits: Limits) -> Result<Prepared> {
-        if unsafe { libc::geteuid() } != 0 {
-            return Err(Error::internal(
-                "cmd.run needs helmdeck to run as root: each command drops to a user of its own so its limits hold",
-            ));
-        }
+        require_root()?;
         if !workspace.is_dir() {
             return Err(Error::new(ErrorCode::SessionUnavailable, "the session workspace is gone"));
         }
@@ -147,6 +143,16 @@ impl Prepared {
         check(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) })?;
         Ok(())
     }
+}
+
+/// Commands need Helmdeck to run as root: each drops to a user of its own.
+pub fn require_root() -> Result<()> {
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(Error::internal(
+            "cmd.run needs helmdeck to run as root: each command drops to a user of its own so its limits hold",
+        ));
+    }
+    Ok(())
 }
 
 /// Become `uid` for good: no supplementary groups, gid = uid, no way back.

@@ -1,8 +1,10 @@
 //! The sandbox for real, as root: each test uses its own uid at the top of
 //! the session range so it cannot meet a running server's sessions.
 
+use super::claims;
 use super::sandbox::{Prepared, UID_BASE, UID_COUNT, live_processes};
 use super::{Plan, execute};
+use crate::ErrorCode;
 use crate::engine::wit::host::exec::{Command, Output};
 use std::path::Path;
 
@@ -114,4 +116,42 @@ async fn memory_and_output_limits_hold() {
     cmd.max_output_bytes = Some(1000);
     let (out, _) = run(dir.path(), 4, cmd).await;
     assert_eq!((out.stdout.len(), out.truncated, out.exit_code), (1000, true, Some(0)));
+}
+
+#[test]
+fn a_claimed_uid_is_skipped_by_every_other_claimer_until_released() {
+    let candidates = [UID_BASE + UID_COUNT - 20, UID_BASE + UID_COUNT - 21];
+    let first = claims::claim(candidates).unwrap();
+    let lock = format!("{}/{}", claims::CLAIMS_DIR, first.uid());
+    // util-linux `flock` stands for another server: another process.
+    let held_elsewhere =
+        || !std::process::Command::new("flock").args(["--nonblock", &lock, "true"]).status().unwrap().success();
+    assert!(held_elsewhere(), "another process finds the uid claimed");
+    let second = claims::claim(candidates).unwrap();
+    assert_ne!(second.uid(), first.uid());
+    assert_eq!(claims::claim(candidates).unwrap_err().code, ErrorCode::ResourceExhausted);
+    let uid = first.uid();
+    drop(first);
+    assert!(!held_elsewhere(), "dropping the claim releases the uid");
+    assert_eq!(claims::claim(candidates).unwrap().uid(), uid);
+}
+
+#[test]
+fn a_fresh_claim_kills_what_a_crashed_holder_left_running() {
+    let uid = UID_BASE + UID_COUNT - 22;
+    let mut left = std::process::Command::new("setpriv")
+        .args([&format!("--reuid={uid}"), &format!("--regid={uid}"), "--clear-groups", "sleep", "300"])
+        .spawn()
+        .unwrap();
+    // setpriv starts as root: wait until `sleep` runs as the uid.
+    let running = (0..500).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        live_processes(uid) == 1
+    });
+    assert!(running, "the leftover process started");
+    let claim = claims::claim_fresh([uid]).unwrap();
+    assert_eq!(claim.uid(), uid);
+    assert_eq!(live_processes(uid), 0, "nothing a previous holder left runs as the uid");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(left.wait().unwrap().signal(), Some(libc::SIGKILL));
 }
