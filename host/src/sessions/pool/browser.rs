@@ -62,8 +62,12 @@ impl PooledBrowser {
         });
         let watched = browser.clone();
         tokio::spawn(async move {
-            let reason = supervise(handler, runtime, &watched).await;
+            let mut handler = handler;
+            let reason = supervise(&mut handler, runtime, &watched).await;
             watched.alive.store(false, Ordering::Release);
+            // Dropping the handler fails the commands still in flight; by
+            // now they see the browser gone and take that for the cause.
+            drop(handler);
             let _ = died_tx.send(Some(reason.clone()));
             on_death(watched, reason);
         });
@@ -110,7 +114,7 @@ impl PooledBrowser {
 
 /// Poll the handler until the connection is lost, the runtime says the
 /// browser exited or the pool lets it go; returns why it ended.
-async fn supervise(mut handler: Handler, runtime: Arc<dyn SessionRuntime>, browser: &PooledBrowser) -> String {
+async fn supervise(handler: &mut Handler, runtime: Arc<dyn SessionRuntime>, browser: &PooledBrowser) -> String {
     let id = &browser.id;
     let mut health = tokio::time::interval(HEALTH_PERIOD);
     loop {
