@@ -24,7 +24,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Build every pack under packs/ for wasm32-wasip2 into target/packs/<name>/
+    /// Build every pack under packs/ for wasm32-wasip2 into target/packs/NAME/
     /// (component + manifest with its digest).
     BuildPacks,
     /// Build every pack, sign it and write the bundled catalog (default target/catalog,
