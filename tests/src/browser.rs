@@ -147,6 +147,13 @@ impl Server {
         Ok(self.request(reqwest::Method::GET, "/api/v1/browsers", None).await?.body)
     }
 
+    /// How many requests the browsers sent to a URL ending in `suffix`, by
+    /// the `browser.request` audit records of the session proxies.
+    pub async fn requests_to(&self, suffix: &str) -> Result<usize> {
+        let records = self.audit("capability=browser.request&limit=1000").await?;
+        Ok(records.iter().filter(|r| r["target"].as_str().is_some_and(|t| t.ends_with(suffix))).count())
+    }
+
     /// The URL of every page open in the pool's browsers, read from each
     /// browser's own DevTools endpoint (`/json/list`), not from Helmdeck.
     pub async fn open_pages(&self) -> Result<Vec<String>> {

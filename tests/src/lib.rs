@@ -40,3 +40,19 @@ pub use cli::{CliOutput, Helmdeck};
 pub use http_fixture::HttpFixture;
 pub use prebuilt::{BuiltPack, builtin_pack, fixture_pack, helmdeck_bin};
 pub use server::{DataDir, TestServer};
+
+/// Poll `check` until it is true or 20 s pass: for a state the server
+/// reaches on its own (a browser started, a record written), not a timing.
+pub async fn wait_until<F, Fut>(check: F) -> anyhow::Result<bool>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    for _ in 0..200 {
+        if check().await? {
+            return Ok(true);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Ok(false)
+}

@@ -4,9 +4,9 @@
 use anyhow::Result;
 use helmdeck_tests::browser::{Answer, FIXTURE_HOST, OTHER_HOST, Server};
 use helmdeck_tests::site::{BLOCK_RGB, DOWNLOAD_NAME, LOGIN_PASSWORD, POPPED_PATH, Site};
+use helmdeck_tests::wait_until;
 use image::GenericImageView;
 use serde_json::{Value, json};
-use std::time::Duration;
 
 async fn setup() -> Result<(Server, Site)> {
     Ok((Server::start().await?, Site::start().await?))
@@ -194,11 +194,7 @@ async fn a_page_that_downloads_a_file_writes_nothing_to_disk() -> Result<()> {
         { "action": "wait_for", "selector": "#started" }
     ] });
     server.call("browser.interact", steps).await?.output();
-    let fetched = wait_until(|| async {
-        let records = server.audit("capability=browser.request").await?;
-        Ok(records.iter().any(|r| r["target"].as_str().is_some_and(|t| t.ends_with("/file"))))
-    })
-    .await?;
+    let fetched = wait_until(|| async { Ok(server.requests_to("/file").await? > 0) }).await?;
     assert!(fetched, "the page asked for the file");
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_default();
     for dir in [home.join("Downloads"), server.data_dir().to_path_buf(), std::env::temp_dir()] {
@@ -215,12 +211,6 @@ async fn windows_a_page_opens_are_closed_when_the_call_ends() -> Result<()> {
         { "action": "navigate", "url": site.url("/popup") },
         { "action": "click", "selector": "#open" }
     ] });
-    let loads_of_popped = || async {
-        let records = server.audit("capability=browser.request&limit=1000").await?;
-        Ok::<_, anyhow::Error>(
-            records.iter().filter(|r| r["target"].as_str().is_some_and(|t| t.ends_with(POPPED_PATH))).count(),
-        )
-    };
     let none_open = || async { Ok(!server.open_pages().await?.iter().any(|url| url.ends_with(POPPED_PATH))) };
     // A session kept across calls keeps its tab, but not the windows its pages opened.
     let session = server.session().await?;
@@ -228,7 +218,7 @@ async fn windows_a_page_opens_are_closed_when_the_call_ends() -> Result<()> {
         let opened = server.call_in(&session, "browser.interact", steps.clone()).await?;
         let opened = opened.output();
         assert!(opened["final_url"].as_str().unwrap_or_default().ends_with("/popup"), "{opened}");
-        let loaded = wait_until(|| async { Ok(loads_of_popped().await? == calls) }).await?;
+        let loaded = wait_until(|| async { Ok(server.requests_to(POPPED_PATH).await? == calls) }).await?;
         assert!(loaded, "the popup opened, through the session's guarded proxy");
         let closed = wait_until(none_open).await?;
         assert!(closed, "a popup outlived its call: {:?}", server.open_pages().await?);
@@ -236,7 +226,10 @@ async fn windows_a_page_opens_are_closed_when_the_call_ends() -> Result<()> {
     server.call_in(&session, "browser.screenshot_url", json!({ "url": site.url("/block") })).await?.output();
     // An ephemeral session's context goes with its call, popups and all.
     server.call("browser.interact", steps).await?.output();
-    assert!(wait_until(|| async { Ok(loads_of_popped().await? == 3) }).await?, "the ephemeral popup opened");
+    assert!(
+        wait_until(|| async { Ok(server.requests_to(POPPED_PATH).await? == 3) }).await?,
+        "the ephemeral popup opened"
+    );
     assert!(wait_until(none_open).await?, "an ephemeral popup outlived its call");
     Ok(())
 }
@@ -482,19 +475,4 @@ async fn browsers_do_not_outlive_a_killed_server() -> Result<()> {
     .await?;
     assert!(gone, "browsers {pids:?} survived the server");
     Ok(())
-}
-
-/// Poll `check` until it is true or 20 s pass; an eventual state, not a timing.
-async fn wait_until<F, Fut>(check: F) -> Result<bool>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<bool>>,
-{
-    for _ in 0..200 {
-        if check().await? {
-            return Ok(true);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(false)
 }

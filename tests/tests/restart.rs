@@ -3,7 +3,7 @@
 //! while the server was down is refused at load and listed as a failure,
 //! and the other packs still load.
 
-use helmdeck_tests::{HttpFixture, TestServer, builtin_pack, fixture_pack};
+use helmdeck_tests::{HttpFixture, TestServer, builtin_pack, fixture_pack, wait_until};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
@@ -52,16 +52,12 @@ async fn installed_packs_survive_a_restart_and_load_from_the_precompiled_cache()
 #[tokio::test]
 async fn a_graceful_stop_ends_the_warm_browsers_and_logs_no_error() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
-    let mut browsers = Vec::new();
-    for _ in 0..200 {
+    let instances = || async {
         let pool = server.get("/api/v1/browsers").await?;
-        let pool = pool.ok();
-        browsers = pool["instances"].as_array().cloned().unwrap_or_default();
-        if !browsers.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+        Ok::<_, anyhow::Error>(pool.ok()["instances"].as_array().cloned().unwrap_or_default())
+    };
+    wait_until(|| async { Ok(!instances().await?.is_empty()) }).await?;
+    let browsers = instances().await?;
     assert!(!browsers.is_empty(), "serve warms a browser at start");
     let data = server.stop().await?;
     for pid in &browsers {

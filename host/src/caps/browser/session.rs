@@ -353,7 +353,6 @@ impl SessionBrowser {
         if self.ephemeral || !self.context.is_alive() {
             return;
         }
-        let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
         let discarded = {
             let mut idle = self.idle_page.lock().unwrap_or_else(PoisonError::into_inner);
             if reusable && idle.is_none() {
@@ -363,6 +362,7 @@ impl SessionBrowser {
                 Some(page)
             }
         };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
         let session = Arc::clone(self);
         rt.spawn(async move {
             if let Some(page) = discarded {
