@@ -215,7 +215,7 @@ fn send_kill_as(uid: u32) -> Result<()> {
 
 /// Processes of `uid` that are still running: zombies (killed, waiting to
 /// be reaped by their parent) do not count.
-pub fn live_processes(uid: u32) -> usize {
+fn live_processes(uid: u32) -> usize {
     use std::os::unix::fs::MetadataExt;
     let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
     entries

@@ -2,7 +2,7 @@
 //! the session range so it cannot meet a running server's sessions.
 
 use super::claims;
-use super::sandbox::{Prepared, UID_BASE, UID_COUNT, live_processes};
+use super::sandbox::{Prepared, UID_BASE, UID_COUNT};
 use super::{Plan, execute};
 use crate::ErrorCode;
 use crate::engine::wit::host::exec::{Command, Output};
@@ -30,6 +30,22 @@ async fn run(workspace: &Path, slot: u32, cmd: Command) -> (Output, u32) {
     let plan = Plan::from_command(&cmd).unwrap();
     let prepared = Prepared::new(workspace, Path::new(""), uid, plan.limits).unwrap();
     (execute(cmd, plan, prepared, uid).await.unwrap(), uid)
+}
+
+/// Live (not zombie) processes of `uid`, read from each process's `status`:
+/// counted apart from the sandbox's own `live_processes`, which its
+/// cleanup relies on, so a fault there cannot hide a survivor here.
+fn live_processes(uid: u32) -> usize {
+    let uid = uid.to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter_map(|entry| std::fs::read_to_string(entry.path().join("status")).ok())
+        .filter(|status| {
+            let field = |name: &str| status.lines().find_map(|line| line.strip_prefix(name)).unwrap_or("").trim();
+            field("Uid:").split_whitespace().next() == Some(uid.as_str()) && !field("State:").starts_with(['Z', 'X'])
+        })
+        .count()
 }
 
 fn text(bytes: &[u8]) -> String {
