@@ -51,6 +51,12 @@ impl Helmdeck {
     pub async fn open_with_resolver(config: Config, resolver: Arc<dyn Resolver>) -> Result<Arc<Helmdeck>> {
         let paths = config.paths();
         paths.create()?;
+        {
+            let paths = paths.clone();
+            tokio::task::spawn_blocking(move || paths.tighten())
+                .await
+                .map_err(|e| Error::internal(format!("data directory task failed: {e}")))??;
+        }
         let tokens = TokenKeys::load_or_create(config.jwt_secret.as_deref(), &paths.jwt_secret)?;
         let db = paths.database.clone();
         let store: Arc<dyn Store> = Arc::new(

@@ -312,7 +312,8 @@ impl DataPaths {
     }
 
     /// Create the data directory (mode 0700: it holds keys and trusted
-    /// compiled code).
+    /// compiled code). Files in it are made 0600 and directories 0700 by
+    /// the process umask (`cli::run` sets 0o077) and by [`DataPaths::tighten`].
     pub fn create(&self) -> Result<()> {
         let io = |e: std::io::Error| {
             Error::internal(format!("cannot create the data directory `{}`: {e}", self.root.display()))
@@ -322,6 +323,33 @@ impl DataPaths {
         {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+        }
+        Ok(())
+    }
+
+    /// Close what is already in the data directory to other users: every
+    /// directory and file this process's user owns loses its group and
+    /// other bits (0755 becomes 0700, 0644 becomes 0600), so a directory
+    /// made under a looser umask, by hand or by an older version, holds no
+    /// readable secret, database or artifact. Skips symbolic links, entries
+    /// another user owns (they are someone else's to shape) and `sessions/`
+    /// (removed at start, its workspaces belong to session users).
+    /// Blocking.
+    #[cfg(unix)]
+    pub fn tighten(&self) -> Result<()> {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let owner = rustix::process::geteuid().as_raw();
+        let walk = walkdir::WalkDir::new(&self.root).follow_links(false);
+        for entry in walk.into_iter().filter_entry(|e| e.path() != self.sessions) {
+            let entry = entry.map_err(|e| Error::internal(format!("cannot check the data directory: {e}")))?;
+            let Ok(meta) = entry.path().symlink_metadata() else { continue };
+            if meta.file_type().is_symlink() || meta.uid() != owner || meta.mode() & 0o077 == 0 {
+                continue;
+            }
+            let closed = std::fs::Permissions::from_mode(meta.mode() & 0o7700);
+            std::fs::set_permissions(entry.path(), closed).map_err(|e| {
+                Error::internal(format!("cannot close `{}` to other users: {e}", entry.path().display()))
+            })?;
         }
         Ok(())
     }
@@ -363,6 +391,29 @@ mod tests {
         assert_eq!(config.mcp.inline_image_bytes, 2048);
         let bad = Overrides { public_url: Some("not a url".into()), ..Overrides::default() };
         assert!(Config::resolve(bad, FileConfig::default()).unwrap_err().message.contains("HELMDECK_PUBLIC_URL"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn tightening_closes_what_other_users_could_open_and_leaves_sessions_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let paths = DataPaths::new(dir.path());
+        paths.create().unwrap();
+        let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777;
+        let set = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+        std::fs::create_dir_all(paths.packs.join("x")).unwrap();
+        std::fs::write(&paths.database, "db").unwrap();
+        std::fs::create_dir_all(paths.sessions.join("s")).unwrap();
+        std::os::unix::fs::symlink("/etc", dir.path().join("link")).unwrap();
+        for (p, m) in [(&paths.packs, 0o755), (&paths.packs.join("x"), 0o775), (&paths.database, 0o644)] {
+            set(p, m);
+        }
+        set(&paths.sessions.join("s"), 0o755);
+        paths.tighten().unwrap();
+        assert_eq!([mode(&paths.packs), mode(&paths.packs.join("x")), mode(&paths.database)], [0o700, 0o700, 0o600]);
+        assert_eq!(mode(&paths.sessions.join("s")), 0o755, "sessions are not walked");
+        assert_eq!(mode(Path::new("/etc")) & 0o055, 0o055, "links are not followed");
     }
 
     #[test]

@@ -33,6 +33,12 @@ impl DataDir {
         Ok(DataDir { temp: tempfile::Builder::new().prefix("helmdeck-e2e-").tempdir()? })
     }
 
+    /// A fresh, empty one under `parent` (a data directory outside `/tmp`,
+    /// where an operator's usually is).
+    pub fn new_in(parent: &Path) -> Result<DataDir> {
+        Ok(DataDir { temp: tempfile::Builder::new().prefix("helmdeck-e2e-").tempdir_in(parent)? })
+    }
+
     /// The data directory (`--data-dir`).
     pub fn path(&self) -> PathBuf {
         self.temp.path().join("data")
@@ -247,6 +253,14 @@ impl TestServer {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        Ok(self.data.take().unwrap_or_else(|| unreachable!("the data directory is only taken here")))
+    }
+
+    /// Kill with SIGKILL (a crash: nothing of the server runs its shutdown)
+    /// and hand back the data directory for a restart.
+    pub fn kill(mut self) -> Result<DataDir> {
+        self.child.kill().context("sending SIGKILL")?;
+        self.child.wait()?;
         Ok(self.data.take().unwrap_or_else(|| unreachable!("the data directory is only taken here")))
     }
 

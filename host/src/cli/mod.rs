@@ -85,6 +85,11 @@ enum Command {
 
 /// Parse the command line and run it. Errors print as `error[code]: message`.
 pub fn run() -> ExitCode {
+    // Everything this process creates (keys, the database, artifacts,
+    // packs, session directories) is its user's alone, before a single
+    // file is written: other users on the machine, session users included,
+    // get nothing to read even where a directory's mode would let them in.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
