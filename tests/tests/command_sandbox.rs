@@ -128,3 +128,69 @@ fn walk_files(dir: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+/// Set-up of the swapper: 200 directories `d<k>` (a few entries each, for
+/// the hand-over to walk) beside links `d<k>-link` to `target<k>`.
+const SWAP_SETUP: &str = r#"use strict;
+my ($victim, $private) = @ARGV;
+for my $k (0..199) {
+    mkdir "d$k" or die; for my $i (1..5) { open my $f, ">", "d$k/f$i" or die; close $f }
+    symlink($k % 2 ? $private : $victim, "d$k-link") or die;
+}
+"#;
+
+/// The swap: every `d<k>` flips with its link, atomically (`renameat2`
+/// with `RENAME_EXCHANGE`, x86_64 syscall 316), as fast as perl goes.
+const SWAP: &str = r#"use strict;
+my @pairs = map { ["d$_", "d$_-link"] } 0..199;
+open my $s, ">", "started"; close $s;
+while (1) { for my $pair (@pairs) { my ($from, $to) = @$pair; syscall(316, -100, $from, -100, $to, 2) == 0 or die "renameat2: $!" } }
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_directory_swapped_for_a_symlink_during_the_hand_over_gives_nothing_away() -> Result<()> {
+    let server = deck(TestServer::builder()).await?;
+    let sid = open_session(&server).await?;
+    call_in(&server, &sid, "git.init", json!({ "path": "project" })).await?.ok();
+    let private = session_dir(&server, &sid).join("private");
+    // Root's own, outside the data directory.
+    let victim = tempfile::tempdir_in("/var/tmp")?;
+    // Named as the swapped directories' entries, so a walk by path that
+    // meets a link at either step takes the victim's file.
+    for i in 1..=5 {
+        std::fs::write(victim.path().join(format!("f{i}")), "root's")?;
+    }
+    std::fs::create_dir(victim.path().join("inner"))?;
+    for (name, script) in [("setup.pl", SWAP_SETUP), ("swap.pl", SWAP)] {
+        call_in(&server, &sid, "fs.write", json!({ "path": name, "content": script })).await?.ok();
+    }
+    let setup = format!("perl setup.pl '{}' '{}' && echo ready", victim.path().display(), private.display());
+    assert_eq!(run(&server, &sid, &setup).await?["stdout"], "ready\n");
+
+    let started = session_dir(&server, &sid).join("workspace/started");
+    for _ in 0..5 {
+        let _ = std::fs::remove_file(&started);
+        // The swapper runs while another command of the session hands the workspace over.
+        let swapping = call_in(&server, &sid, "cmd.run", json!({ "shell": "exec perl swap.pl", "timeout_ms": 3000 }));
+        let racing = async {
+            assert!(wait_until(|| async { Ok(started.exists()) }).await?, "the swapper started");
+            call_in(&server, &sid, "cmd.run", json!({ "shell": "true" })).await
+        };
+        let (swapped, raced) = tokio::join!(swapping, racing);
+        swapped?;
+        raced?;
+    }
+    let mut outside = walk_files(victim.path());
+    outside.push(victim.path().join("inner"));
+    outside.extend(walk_files(&private));
+    outside.push(private.clone());
+    assert!(outside.len() > 5, "the targets exist: {outside:?}");
+    let taken: Vec<String> = outside
+        .iter()
+        .filter_map(|p| {
+            p.symlink_metadata().ok().filter(|m| m.uid() != 0).map(|m| format!("{} uid {}", p.display(), m.uid()))
+        })
+        .collect();
+    assert!(taken.is_empty(), "the hand-over gave the session what is not its own: {taken:#?}");
+    Ok(())
+}

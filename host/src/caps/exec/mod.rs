@@ -40,28 +40,49 @@ const PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 /// get it either.
 #[derive(Default)]
 pub struct SessionUsers {
-    assigned: Mutex<HashMap<String, UidClaim>>,
+    assigned: Mutex<HashMap<String, Assigned>>,
 }
 
+/// A session's uid and its turn: one command of a session at a time, held
+/// from the workspace hand-over to the end of the command's cleanup, so no
+/// process of the session runs while the host walks its workspace (a
+/// background process could otherwise swap what the walk is about to
+/// touch) and every command starts with none of the last one left.
+struct Assigned {
+    claim: UidClaim,
+    turn: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// The right to run the session's next command, held until it is cleaned up.
+pub type Turn = tokio::sync::OwnedMutexGuard<()>;
+
 impl SessionUsers {
-    /// The uid of `session`, claiming one on its first command; its
-    /// processes are killed and the uid released when the session closes.
-    pub async fn uid_for(self: &Arc<Self>, session: &LiveSession) -> Result<u32> {
-        if let Some(claim) = self.lock().get(&session.id) {
-            return Ok(claim.uid());
+    /// The uid of `session` and its turn to run a command (awaited: the
+    /// session's previous command must have ended), claiming a uid on its
+    /// first command; its processes are killed and the uid released when
+    /// the session closes.
+    pub async fn turn_for(self: &Arc<Self>, session: &LiveSession) -> Result<(u32, Turn)> {
+        let (uid, turn) = self.uid_for(session).await?;
+        Ok((uid, turn.lock_owned().await))
+    }
+
+    async fn uid_for(self: &Arc<Self>, session: &LiveSession) -> Result<(u32, Arc<tokio::sync::Mutex<()>>)> {
+        if let Some(assigned) = self.lock().get(&session.id) {
+            return Ok((assigned.claim.uid(), Arc::clone(&assigned.turn)));
         }
         let claim = tokio::task::spawn_blocking(|| claims::claim_fresh(UID_BASE..UID_BASE + UID_COUNT))
             .await
             .map_err(|e| Error::internal(format!("claiming a session user failed: {e}")))??;
         let uid = claim.uid();
+        let turn = Arc::new(tokio::sync::Mutex::new(()));
         {
             let mut assigned = self.lock();
             // A concurrent first command of the session claimed one already:
             // this claim is dropped, and the uid released, on return.
             if let Some(theirs) = assigned.get(&session.id) {
-                return Ok(theirs.uid());
+                return Ok((theirs.claim.uid(), Arc::clone(&theirs.turn)));
             }
-            assigned.insert(session.id.clone(), claim);
+            assigned.insert(session.id.clone(), Assigned { claim, turn: Arc::clone(&turn) });
         }
         let users = Arc::clone(self);
         let id = session.id.clone();
@@ -74,10 +95,10 @@ impl SessionUsers {
                 })
             }))
             .await;
-        Ok(uid)
+        Ok((uid, turn))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, UidClaim>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Assigned>> {
         self.assigned.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -108,7 +129,7 @@ impl CapsContext {
         let cwd = crate::caps::fs::workspace::relative(cmd.cwd.as_deref().unwrap_or(""))
             .map_err(|e| Error::new(e.code, e.message.replace("`path`", "`cwd`")))?;
         let plan = Plan::from_command(&cmd)?;
-        let uid = self.services.session_users.uid_for(&session).await?;
+        let (uid, _turn) = self.services.session_users.turn_for(&session).await?;
         let workspace = session.workspace();
         if !workspace.join(&cwd).is_dir() {
             return Err(Error::not_found(format!("`cwd` `{}` is not a directory in the workspace", cwd.display())));

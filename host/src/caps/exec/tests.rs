@@ -171,3 +171,48 @@ fn a_fresh_claim_kills_what_a_crashed_holder_left_running() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(left.wait().unwrap().signal(), Some(libc::SIGKILL));
 }
+
+#[test]
+fn the_hand_over_never_follows_a_directory_swapped_for_a_symlink() {
+    use std::os::unix::fs::MetadataExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let uid = UID_BASE + UID_COUNT - 23;
+    let workspace = tempfile::tempdir().unwrap();
+    let victim = tempfile::tempdir().unwrap();
+    // The same names as in `d`: a walk that lists `d` and then chowns
+    // `d/<name>` by path takes the victim's file whenever `d` is the link
+    // at that moment.
+    for i in 0..100 {
+        std::fs::write(victim.path().join(format!("f{i}")), "root's").unwrap();
+    }
+    let ws = workspace.path().to_path_buf();
+    std::fs::create_dir(ws.join("d")).unwrap();
+    for i in 0..100 {
+        std::fs::write(ws.join(format!("d/f{i}")), "").unwrap();
+    }
+    std::os::unix::fs::symlink(victim.path(), ws.join("d-link")).unwrap();
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    // What a session's background process would do: `d` flips between a
+    // directory and a link to the victim, atomically, as fast as it can.
+    let swapper = std::thread::spawn({
+        let (ws, stop) = (ws.clone(), stop.clone());
+        move || {
+            let dir = std::fs::File::open(&ws).unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                let _ = rustix::fs::renameat_with(&dir, "d", &dir, "d-link", rustix::fs::RenameFlags::EXCHANGE);
+            }
+        }
+    });
+    for _ in 0..300 {
+        let _ = super::sandbox::hand_over(&ws, uid);
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+    let taken: Vec<_> = std::fs::read_dir(victim.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .chain([victim.path().to_path_buf()])
+        .filter(|p| p.symlink_metadata().unwrap().uid() != 0)
+        .collect();
+    assert!(taken.is_empty(), "the hand-over followed a swapped link to {taken:?}");
+}

@@ -19,6 +19,10 @@
 //! cgroup v2 `pids.max` was not used: this machine has cgroup v1, and a
 //! container may not delegate a writable hierarchy.
 
+mod handover;
+
+pub use handover::hand_over;
+
 use crate::{Error, ErrorCode, Result};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -228,21 +232,4 @@ fn live_processes(uid: u32) -> usize {
                 .is_ok_and(|stat| stat.rsplit(") ").next().is_some_and(|rest| !rest.starts_with(['Z', 'X'])))
         })
         .count()
-}
-
-/// Give `uid` the workspace: everything under `root` not already its own is
-/// chowned (without following symlinks), so files the host wrote (checkout,
-/// fs.write) are writable by the command. Hard-linked files are skipped.
-pub fn hand_over(root: &Path, uid: u32) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    for entry in walkdir::WalkDir::new(root).follow_links(false) {
-        let entry = entry.map_err(|e| Error::internal(format!("cannot prepare the workspace: {e}")))?;
-        let Ok(meta) = entry.path().symlink_metadata() else { continue };
-        if meta.uid() == uid || (meta.is_file() && meta.nlink() > 1) {
-            continue;
-        }
-        std::os::unix::fs::lchown(entry.path(), Some(uid), Some(uid))
-            .map_err(|e| Error::internal(format!("cannot prepare the workspace: {e}")))?;
-    }
-    Ok(())
 }
