@@ -54,6 +54,98 @@ fn session_dir(server: &TestServer, sid: &str) -> PathBuf {
     server.data_dir().join("sessions").join(sid)
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_reaches_nothing_outside_its_own_workspace() -> Result<()> {
+    // Where an operator's data directory is: not under /tmp, which the sandbox has always covered.
+    let server = deck(TestServer::builder().data_dir(DataDir::new_in(Path::new("/var/tmp"))?)).await?;
+    let (mine, theirs) = (open_session(&server).await?, open_session(&server).await?);
+    call_in(&server, &theirs, "fs.write", json!({ "path": "secret.txt", "content": "theirs only" })).await?.ok();
+    call_in(&server, &theirs, "git.init", json!({ "path": "project" })).await?.ok();
+    let data = server.data_dir().to_path_buf();
+    let their_dir = session_dir(&server, &theirs);
+
+    let plant = format!(
+        "ln -s {} hop && ln -s ../../{theirs}/workspace hop-up && ln -s / root && mkdir -p real/inner && \
+         ln -s real/inner inside && echo planted",
+        their_dir.join("workspace").display()
+    );
+    assert_eq!(run(&server, &mine, &plant).await?["stdout"], "planted\n");
+    for cwd in ["hop", "hop-up", "root", "root/etc"] {
+        let answer = call_in(&server, &mine, "cmd.run", json!({ "shell": "cat secret.txt; pwd", "cwd": cwd })).await?;
+        let message = answer.error_message("unauthorized");
+        assert!(message.contains("`cwd`"), "the refusal names `cwd` ({cwd}): {message}");
+    }
+    let inside = call_in(&server, &mine, "cmd.run", json!({ "shell": "pwd -P", "cwd": "inside" })).await?;
+    assert_eq!(inside.ok()["output"]["stdout"], "/tmp/workspace/real/inner\n", "a link that stays inside is fine");
+
+    let server_pid = server.pid();
+    let d = data.display();
+    let targets = [
+        format!("{d}/jwt.secret"),
+        format!("{d}/vault.key"),
+        format!("{d}/url.key"),
+        format!("{d}/helmdeck.db"),
+        format!("{d}/artifacts"),
+        format!("{d}/sessions"),
+        format!("{}/workspace/secret.txt", their_dir.display()),
+        format!("{}/private/git", their_dir.display()),
+        format!("/proc/1/root{d}/jwt.secret"),
+        format!("/proc/{server_pid}/root{d}/jwt.secret"),
+        format!("/proc/{server_pid}/cwd/jwt.secret"),
+    ];
+    let quoted: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+    let probe = format!(
+        "for p in {}; do if [ -e \"$p\" ] || [ -L \"$p\" ]; then echo \"seen $p\"; fi; done; ls -A /",
+        quoted.join(" ")
+    );
+    let out = run(&server, &mine, &probe).await?;
+    let (seen, mut root): (Vec<&str>, Vec<&str>) =
+        out["stdout"].as_str().unwrap_or_default().lines().partition(|line| line.starts_with("seen "));
+    assert!(seen.is_empty(), "the command reached what is not its own: {seen:?}");
+    let mut expected = vec!["dev", "etc", "proc", "tmp", "usr", "var"];
+    expected
+        .extend(["bin", "lib", "lib32", "lib64", "libx32", "sbin"].iter().filter(|n| Path::new("/").join(n).exists()));
+    expected.sort_unstable();
+    root.sort_unstable();
+    assert_eq!(root, expected, "the command's root holds the system's tools, its /tmp and nothing else");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_sees_no_process_but_its_own() -> Result<()> {
+    let server = deck(TestServer::builder()).await?;
+    let (mine, theirs) = (open_session(&server).await?, open_session(&server).await?);
+    let marker = "marker-of-another-session";
+    // Another session's command, with a command line worth reading, runs until it is told to stop.
+    let theirs_runs = call_in(
+        &server,
+        &theirs,
+        "cmd.run",
+        json!({ "shell": format!("while [ ! -e stop ]; do sleep 0.05; done # {marker}"), "timeout_ms": 60000 }),
+    );
+    let look = async {
+        let visible = wait_until(|| async { Ok(host_command_lines().iter().any(|c| c.contains(marker))) }).await?;
+        assert!(visible, "the other session's command started");
+        let probe = format!(
+            "for d in /proc/[0-9]*; do printf '%s: ' \"${{d#/proc/}}\"; tr '\\0' ' ' < $d/cmdline; echo; done; \
+             kill -0 {} 2>/dev/null && echo server' 'signalled; cat /proc/1/environ > /dev/null 2>&1 && echo environ' 'read",
+            server.pid()
+        );
+        let out = run(&server, &mine, &probe).await;
+        call_in(&server, &theirs, "fs.write", json!({ "path": "stop", "content": "" })).await?.ok();
+        out
+    };
+    let (theirs_ended, seen) = tokio::join!(theirs_runs, look);
+    assert_eq!(theirs_ended?.ok()["output"]["exit_code"], 0);
+    let seen = seen?;
+    // (The probe's own command line spells its two verdicts with quotes inside, so only an echo prints them.)
+    let listing = seen["stdout"].as_str().unwrap_or_default();
+    for leak in [marker, "helmdeck", "--data-dir", "server signalled", "environ read"] {
+        assert!(!listing.contains(leak), "a command saw `{leak}`:\n{listing}");
+    }
+    Ok(())
+}
+
 /// Entries under `root` owned by root that another user could read, write
 /// or enter (any group or other bit), skipping what commands own (the
 /// inside of session workspaces).
@@ -192,5 +284,30 @@ async fn a_directory_swapped_for_a_symlink_during_the_hand_over_gives_nothing_aw
         })
         .collect();
     assert!(taken.is_empty(), "the hand-over gave the session what is not its own: {taken:#?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nothing_a_killed_server_started_runs_on_after_a_restart() -> Result<()> {
+    let server = deck(TestServer::builder()).await?;
+    let sid = open_session(&server).await?;
+    // Detached every way a command can: its own session, a double fork, the foreground.
+    let shell = "setsid sleep 4242.25 & (sleep 4242.5 &); sleep 4242.75";
+    let request = server
+        .client()
+        .post(server.at("/api/v1/packs/cmd.run"))
+        .json(&json!({ "shell": shell, "timeout_ms": 600000, "_session_id": sid }));
+    let in_flight = tokio::spawn(request.send());
+    let sleeps = || host_command_lines().into_iter().filter(|c| c.contains("sleep 4242.")).collect::<Vec<_>>();
+    assert!(wait_until(|| async { Ok(sleeps().len() == 3) }).await?, "the command started: {:?}", sleeps());
+
+    let data = server.kill()?;
+    let _ = in_flight.await;
+    let server = TestServer::builder().data_dir(data).start().await?;
+    assert_eq!(sleeps(), Vec::<String>::new(), "the old server's commands were still running once the new one was up");
+    let sessions = server.data_dir().join("sessions");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo")?;
+    let left: Vec<&str> = mounts.lines().filter(|l| l.contains(sessions.to_str().unwrap_or("-"))).collect();
+    assert!(left.is_empty(), "the old sessions' workspaces are unmounted: {left:#?}");
     Ok(())
 }

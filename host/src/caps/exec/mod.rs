@@ -131,9 +131,6 @@ impl CapsContext {
         let plan = Plan::from_command(&cmd)?;
         let (uid, _turn) = self.services.session_users.turn_for(&session).await?;
         let workspace = session.workspace();
-        if !workspace.join(&cwd).is_dir() {
-            return Err(Error::not_found(format!("`cwd` `{}` is not a directory in the workspace", cwd.display())));
-        }
         let root = workspace.clone();
         tokio::task::spawn_blocking(move || sandbox::hand_over(&root, uid))
             .await

@@ -5,41 +5,42 @@
 //!   [`UID_BASE`]; the command drops to it (groups cleared, `no_new_privs`
 //!   so setuid programs cannot regain root). `RLIMIT_NPROC` is counted per
 //!   real uid and does not bind root, so dropping is what makes the process
-//!   limit real: a fork bomb stops at the limit. The uid also scopes
-//!   cleanup: a helper running as that uid sends `kill(-1, SIGKILL)`, which
-//!   reaches every process of the uid however it detached.
-//! - **Its own mount, network, IPC and UTS namespaces.** A private tmpfs on
-//!   `/tmp` with the workspace bound at `/tmp/workspace` (the data
-//!   directory stays 0700, so nothing else of Helmdeck's is reachable); no
-//!   network at all (only a down loopback), so nothing bypasses the egress
-//!   guard.
+//!   limit real: a fork bomb stops at the limit. The uid also scopes the
+//!   backstop cleanup [`kill_all`]: a helper running as that uid sends
+//!   `kill(-1, SIGKILL)`, which reaches every process of the uid.
+//! - **Its own PID, mount, network, IPC and UTS namespaces** ([`init`]: a
+//!   relay and a reaping init of our own, so ending the init ends every
+//!   process of the command, and a killed server's commands die with it).
+//!   The command sees only its own processes, and a root of its own
+//!   ([`mounts`]): the system's tools read-only, a minimal `/dev`, its own
+//!   `/proc`, private `/tmp`, `/var/tmp` and `/dev/shm`, the workspace at
+//!   `/tmp/workspace`. No other path of the host exists for it; no network
+//!   at all (only a down loopback), so nothing bypasses the egress guard.
+//! - **`cwd` resolved after the drop**, beneath the workspace and without
+//!   leaving it by a link or `..` (`openat2` with `RESOLVE_BENEATH`).
 //! - **rlimits** for address space, CPU seconds, file size, open files and
 //!   core dumps.
 //!
-//! cgroup v2 `pids.max` was not used: this machine has cgroup v1, and a
-//! container may not delegate a writable hierarchy.
+//! Not yet enforced here: cgroup memory and process limits per session and
+//! a cap on the workspace's disk use (see `docs/architecture.md`).
 
 mod handover;
+mod init;
+mod mounts;
 
 pub use handover::hand_over;
 
 use crate::{Error, ErrorCode, Result};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// First uid handed to sessions; far above ordinary users and subuid ranges.
 pub const UID_BASE: u32 = 0x6865_0000;
 /// How many session uids exist.
 pub const UID_COUNT: u32 = 65_536;
 /// Where the workspace appears inside the sandbox.
-pub const SANDBOX_WORKSPACE: &str = "/tmp/workspace";
-/// The private `/tmp` of a command.
-const TMPFS_OPTIONS: &str = "size=268435456,mode=1777";
-/// The descriptor the child keeps its workspace on while mounting: a bind
-/// mount must come from the child's own mount namespace, so the workspace is
-/// opened after `unshare`, and its `/proc/self/fd` path is fixed in advance.
-const WORKSPACE_FD: libc::c_int = 987;
+pub const SANDBOX_WORKSPACE: &str = mounts::WORKSPACE;
 
 /// Limits for one command, already clamped to the host's maxima.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,38 +56,57 @@ pub struct Limits {
 pub struct Prepared {
     uid: u32,
     limits: Limits,
+    view: mounts::View,
     workspace: CString,
-    workspace_source: CString,
     cwd: CString,
-    tmp: CString,
-    mountpoint: CString,
-    tmpfs: CString,
-    tmpfs_options: CString,
-    root: CString,
+}
+
+/// `openat2`'s `struct open_how`.
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_BENEATH: u64 = 0x08;
+
+/// Open `path` (relative) beneath the directory `dir` as a directory, never
+/// leaving `dir` (by `..`, an absolute link or a `/proc` magic link: those
+/// fail with `EXDEV` or `ELOOP`). Async-signal-safe.
+fn open_beneath(dir: libc::c_int, path: &CString) -> libc::c_int {
+    let how = OpenHow {
+        flags: (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+    };
+    unsafe { libc::syscall(libc::SYS_openat2, dir, path.as_ptr(), &how, std::mem::size_of::<OpenHow>()) as libc::c_int }
 }
 
 impl Prepared {
-    /// Prepare to run in `workspace` (host path) at `cwd` (checked relative path) as `uid`.
+    /// Prepare to run in `workspace` (host path) at `cwd` (checked relative
+    /// path) as `uid`. `cwd` is checked here as it resolves now, for a clear
+    /// refusal, and resolved again inside the sandbox after the privilege
+    /// drop, which is what the command gets. Blocking (briefly).
     pub fn new(workspace: &Path, cwd: &Path, uid: u32, limits: Limits) -> Result<Prepared> {
         require_root()?;
-        if !workspace.is_dir() {
-            return Err(Error::new(ErrorCode::SessionUnavailable, "the session workspace is gone"));
+        mounts::ensure_staging()?;
+        let bad = |_| Error::invalid_input("`cwd` must not contain NUL characters");
+        let relative = if cwd.as_os_str().is_empty() { Path::new(".") } else { cwd };
+        let cwd_c = CString::new(relative.as_os_str().as_bytes()).map_err(bad)?;
+        let root = std::fs::File::open(workspace)
+            .map_err(|_| Error::new(ErrorCode::SessionUnavailable, "the session workspace is gone"))?;
+        let found = open_beneath(std::os::fd::AsRawFd::as_raw_fd(&root), &cwd_c);
+        if found < 0 {
+            return Err(cwd_error(relative, std::io::Error::last_os_error()));
         }
-        let cstring = |bytes: &[u8]| {
-            CString::new(bytes).map_err(|_| Error::invalid_input("`cwd` must not contain NUL characters"))
-        };
-        let inner: PathBuf = Path::new(SANDBOX_WORKSPACE).join(cwd);
+        unsafe { libc::close(found) };
         Ok(Prepared {
             uid,
             limits,
-            workspace_source: cstring(format!("/proc/self/fd/{WORKSPACE_FD}").as_bytes())?,
-            workspace: cstring(workspace.as_os_str().as_bytes())?,
-            cwd: cstring(inner.as_os_str().as_bytes())?,
-            tmp: cstring(b"/tmp")?,
-            mountpoint: cstring(SANDBOX_WORKSPACE.as_bytes())?,
-            tmpfs: cstring(b"tmpfs")?,
-            tmpfs_options: cstring(TMPFS_OPTIONS.as_bytes())?,
-            root: cstring(b"/")?,
+            view: mounts::View::new(workspace)?,
+            workspace: CString::new(SANDBOX_WORKSPACE).map_err(bad)?,
+            cwd: cwd_c,
         })
     }
 
@@ -99,41 +119,41 @@ impl Prepared {
         }
     }
 
+    /// The relay's part (see [`init`]): namespaces, then the init.
     fn enter(&self) -> std::io::Result<()> {
+        init::reset_signals();
         check(unsafe { libc::setsid() })?;
+        let (mut status, mut alive) = ([0; 2], [0; 2]);
+        check(unsafe { libc::pipe2(status.as_mut_ptr(), libc::O_CLOEXEC) })?;
+        check(unsafe { libc::pipe2(alive.as_mut_ptr(), libc::O_CLOEXEC) })?;
         check(unsafe {
-            libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS)
-        })?;
-        let null = std::ptr::null();
-        check(unsafe { libc::mount(null, self.root.as_ptr(), null, libc::MS_REC | libc::MS_PRIVATE, null as _) })?;
-        // Opened before /tmp is covered (the workspace may live under it).
-        let fd = unsafe { libc::open(self.workspace.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
-        check(fd)?;
-        check(unsafe { libc::dup3(fd, WORKSPACE_FD, libc::O_CLOEXEC) })?;
-        check(unsafe { libc::close(fd) })?;
-        check(unsafe {
-            libc::mount(
-                self.tmpfs.as_ptr(),
-                self.tmp.as_ptr(),
-                self.tmpfs.as_ptr(),
-                libc::MS_NOSUID | libc::MS_NODEV,
-                self.tmpfs_options.as_ptr().cast(),
+            libc::unshare(
+                libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS,
             )
         })?;
-        check(unsafe { libc::mkdir(self.mountpoint.as_ptr(), 0o755) })?;
-        check(unsafe {
-            libc::mount(
-                self.workspace_source.as_ptr(),
-                self.mountpoint.as_ptr(),
-                null,
-                libc::MS_BIND | libc::MS_NOSUID | libc::MS_NODEV,
-                null as _,
-            )
-        })?;
-        check(unsafe { libc::chdir(self.cwd.as_ptr()) })?;
+        let init = init::fork();
+        check(init)?;
+        if init > 0 {
+            // Dies with the server thread that forked it; the init dies with it.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+            init::relay(init, status[0], alive[1]);
+        }
+        unsafe {
+            libc::close(status[0]);
+            libc::close(alive[1]);
+        }
+        self.init(status[1], alive[0])
+    }
+
+    /// PID 1 of the command's namespace: build its root, drop to its user,
+    /// enter `cwd`, fork the program and reap until it ends.
+    fn init(&self, status: libc::c_int, alive: libc::c_int) -> std::io::Result<()> {
+        init::rename_init();
+        self.view.build().map_err(|(_, errno)| std::io::Error::from_raw_os_error(errno))?;
         let l = self.limits;
         for (resource, value) in [
-            (libc::RLIMIT_NPROC, l.processes),
+            // The init counts against its user's processes too.
+            (libc::RLIMIT_NPROC, l.processes + 1),
             (libc::RLIMIT_AS, l.memory_bytes),
             (libc::RLIMIT_CPU, l.cpu_seconds),
             (libc::RLIMIT_FSIZE, l.file_bytes),
@@ -144,9 +164,67 @@ impl Prepared {
             check(unsafe { libc::setrlimit(resource, &limit) })?;
         }
         drop_to(self.uid)?;
+        // Changing credentials cleared the death signal: set it, then make
+        // sure the relay did not die before it was set.
         check(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) })?;
+        if init::parent_gone(alive) {
+            unsafe { libc::_exit(1) };
+        }
+        // As the session's user, inside its own root: nothing to follow out to.
+        let workspace =
+            unsafe { libc::open(self.workspace.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+        check(workspace)?;
+        let cwd = open_beneath(workspace, &self.cwd);
+        check(cwd)?;
+        check(unsafe { libc::fchdir(cwd) })?;
+        unsafe {
+            libc::close(cwd);
+            libc::close(workspace);
+        }
+        let program = init::fork();
+        check(program)?;
+        if program > 0 {
+            init::reap(program, status);
+        }
+        unsafe {
+            libc::close(status);
+            libc::close(alive);
+        }
         Ok(())
     }
+}
+
+/// The refusal of a `cwd` that does not resolve beneath the workspace.
+fn cwd_error(cwd: &Path, e: std::io::Error) -> Error {
+    let shown = cwd.display();
+    match e.raw_os_error() {
+        Some(libc::EXDEV | libc::ELOOP) => {
+            Error::unauthorized(format!("`cwd` `{shown}` leads out of the session workspace (through `..` or a link)"))
+        }
+        Some(libc::ENOENT | libc::ENOTDIR) => {
+            Error::not_found(format!("`cwd` `{shown}` is not a directory in the workspace"))
+        }
+        Some(libc::ENAMETOOLONG) => Error::invalid_input(format!("`cwd` `{shown}` is too long")),
+        _ => Error::internal(format!("cannot enter `cwd` `{shown}`: {e}")),
+    }
+}
+
+/// Make `dir` (and its parent) a directory only root can use; refused if
+/// a link or another user's stands in the way.
+fn root_only_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let fail = |e: std::io::Error| Error::internal(format!("cannot prepare `{}` for the sandbox: {e}", dir.display()));
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(fail)?;
+    for path in [dir.parent().unwrap_or(dir), dir] {
+        let meta = path.symlink_metadata().map_err(fail)?;
+        if !meta.is_dir() || meta.uid() != 0 {
+            return Err(Error::internal(format!("`{}` must be a directory of root's", path.display())));
+        }
+        if meta.mode() & 0o022 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+        }
+    }
+    Ok(())
 }
 
 /// Commands need Helmdeck to run as root: each drops to a user of its own.
