@@ -1,8 +1,12 @@
 //! One tool call, end to end, shared by REST, MCP and the CLI: resolve the
 //! tool, bind the session, validate the input, run the pack in a fresh
 //! instance, validate the output, and record the call in the audit log.
+//! However the call ends (done, failed, past its time limit, cancelled,
+//! its caller gone), what its capability calls started is ended and
+//! recorded before the call's own record, which is always the last.
 
 use crate::audit::{AuditEvent, AuditKind, Decision, Outcome};
+use crate::caps::cleanup::CallCleanup;
 use crate::caps::progress::ProgressSink;
 use crate::caps::{CallInfo, CapsContext, HostServices};
 use crate::engine::{CapturedLog, Operation, PackEngine};
@@ -13,6 +17,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// The input field naming the session a call runs in. It is taken out of
 /// the input before validation, so tools never see it.
@@ -97,25 +102,55 @@ impl Dispatcher {
     }
 
     /// Run one call and audit it (exactly one API record per call, whatever
-    /// the outcome). Dropping the future cancels the pack at its next epoch
-    /// tick, unaudited (an ephemeral session is then closed by the session
-    /// watchdog); use [`Dispatcher::call_until`] to cancel with a record and
-    /// the ephemeral session closed at once.
+    /// the outcome). The call runs in a task of its own, so dropping this
+    /// future (a REST client that went away) does not cut it off
+    /// unrecorded: it cancels it as [`Dispatcher::call_until`] does.
     pub async fn call(&self, req: CallRequest) -> Result<CallResponse, CallFailure> {
         self.call_until(req, std::future::pending()).await
     }
 
     /// [`Dispatcher::call`], stopped when `cancelled` completes first (the
-    /// caller gave up: MCP `notifications/cancelled`, a dropped request). The
-    /// pack stops at its next epoch tick and the call is audited as
-    /// `timeout` with a message saying the caller cancelled it.
+    /// caller gave up: MCP `notifications/cancelled`) or when this future is
+    /// dropped. The pack stops at its next epoch tick, every process and
+    /// blocking task its capability calls started is ended, the records of
+    /// the capability calls it cut off are written, its ephemeral session is
+    /// closed, and then its API record says `cancelled`. A caller still
+    /// listening gets `timeout`, the closest code of the closed set.
     pub async fn call_until(
         &self,
-        mut req: CallRequest,
+        req: CallRequest,
         cancelled: impl Future<Output = ()>,
     ) -> Result<CallResponse, CallFailure> {
-        let started = Instant::now();
         let call_id = uuid::Uuid::now_v7().to_string();
+        let stop = CancellationToken::new();
+        let stop_when_dropped = stop.clone().drop_guard();
+        let mut call = tokio::spawn(self.clone().settle(req, call_id.clone(), stop.clone()));
+        let joined = tokio::select! {
+            joined = &mut call => joined,
+            () = cancelled => {
+                stop.cancel();
+                call.await
+            }
+        };
+        stop_when_dropped.disarm();
+        joined.unwrap_or_else(|e| {
+            tracing::error!(error = %e, call_id, "a call's task failed");
+            Err(CallFailure { call_id, error: Error::internal(format!("the call's task failed: {e}")) })
+        })
+    }
+
+    /// One call from start to its API record: run the pack until it ends or
+    /// `stop` is cancelled, then settle what the call leaves (its cleanup,
+    /// the records of capability calls it cut off, its ephemeral session)
+    /// and write the API record last, so nothing of the call runs on after
+    /// its record says it ended.
+    async fn settle(
+        self,
+        mut req: CallRequest,
+        call_id: String,
+        stop: CancellationToken,
+    ) -> Result<CallResponse, CallFailure> {
+        let started = Instant::now();
         let mut audit = AuditEvent::new(AuditKind::Api, req.actor.clone());
         audit.call_id = Some(call_id.clone());
         audit.capability = Some(req.via.clone());
@@ -132,13 +167,29 @@ impl Dispatcher {
         // call alike close the ephemeral session it opened (its browser
         // context, its directory) instead of leaving it to expire.
         let made = std::sync::OnceLock::new();
-        let (result, logs) = match named {
+        let cleanup = CallCleanup::default();
+        let (result, logs, cancelled) = match named {
             Ok(named) => tokio::select! {
-                outcome = self.run(&req, named, &call_id, &mut audit, &made) => outcome,
-                () = cancelled => (Err(cancelled_by_caller(&req.tool)), None),
+                biased;
+                () = stop.cancelled() => (Err(cancelled_by_caller(&req.tool)), None, true),
+                (result, logs) = self.run(&req, named, &call_id, &mut audit, &made, &cleanup) => (result, logs, false),
             },
-            Err(e) => (Err(e), None),
+            Err(e) => (Err(e), None, false),
         };
+        // The pack has stopped; what its capability calls left is settled
+        // before the call's own record.
+        let (ending, why) = match (&result, cancelled) {
+            (_, true) => (Outcome::Cancelled, "the call was cancelled by its caller while this ran".to_owned()),
+            (Err(e), false) => (Outcome::Error(e.code), format!("the call ended while this ran: {}", e.message)),
+            (Ok(_), false) => {
+                (Outcome::Error(ErrorCode::InternalError), "the capability call ended without its record".to_owned())
+            }
+        };
+        for event in cleanup.finish(ending, &why).await {
+            if let Err(e) = self.services.audit.record(event).await {
+                tracing::error!(error = %e, call_id, "the record of a capability call cut off could not be written");
+            }
+        }
         let slot: Option<&Arc<SessionSlot>> = made.get();
         audit.session = slot.and_then(|s| s.id());
         if let Some(slot) = slot
@@ -148,8 +199,11 @@ impl Dispatcher {
         }
         audit.duration_us = started.elapsed().as_micros() as u64;
         record_outcome(&mut audit, &result, logs);
+        if cancelled {
+            audit.outcome = Outcome::Cancelled;
+        }
         let fail = |error: Error| CallFailure { call_id: call_id.clone(), error };
-        self.services.audit.record(audit.clone()).await.map_err(fail)?;
+        self.services.audit.record(audit).await.map_err(fail)?;
         let done = result.map_err(fail)?;
         Ok(CallResponse {
             call_id: call_id.clone(),
@@ -169,6 +223,7 @@ impl Dispatcher {
         call_id: &str,
         audit: &mut AuditEvent,
         made: &std::sync::OnceLock<Arc<SessionSlot>>,
+        cleanup: &CallCleanup,
     ) -> (Result<Completed>, GuestLogs) {
         let snapshot = self.registry.snapshot();
         let (pack, index) = match snapshot.resolve(&req.tool) {
@@ -203,6 +258,7 @@ impl Dispatcher {
                 digest: pack.digest.to_hex(),
                 tool: Some(tool.name.clone()),
                 grants: pack.grants.clone(),
+                cleanup: cleanup.clone(),
             }),
             services: self.services.clone(),
             session: slot.clone(),

@@ -186,10 +186,24 @@ async def scenario_unknown(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def scenario_cancel(args: argparse.Namespace) -> dict[str, Any]:
+    """Call --tool and give up on it (the SDK sends `notifications/cancelled`)
+    after --after seconds, or once the file --cancel-when exists (the test
+    creates it when the call has reached the state it wants to cancel)."""
     async with AsyncExitStack() as stack:
         client = await connect(stack, args.transport, args.token)
-        with anyio.move_on_after(args.after) as scope:
-            await client.call_tool(args.tool, json.loads(args.args))
+        with anyio.CancelScope() if args.cancel_when else anyio.move_on_after(args.after) as scope:
+
+            async def cancel_when_told() -> None:
+                with anyio.fail_after(TIMEOUT):
+                    while not os.path.exists(args.cancel_when):
+                        await anyio.sleep(0.05)
+                scope.cancel()
+
+            async with anyio.create_task_group() as tasks:
+                if args.cancel_when:
+                    tasks.start_soon(cancel_when_told)
+                await client.call_tool(args.tool, json.loads(args.args))
+                tasks.cancel_scope.cancel()
         # The connection must still serve calls after the cancellation.
         after = await client.call_tool(args.then_tool, json.loads(args.then_args))
         return {"cancelled": scope.cancelled_caught, "then": summarize(after, fetch_links=False)}
@@ -288,6 +302,7 @@ def main() -> None:
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--after", type=float, default=1.0)
+    parser.add_argument("--cancel-when", default="", help="cancel: give up once this file exists")
     parser.add_argument("--then-tool", default="")
     parser.add_argument("--then-args", default="{}")
     parser.add_argument("--install", default="[]")

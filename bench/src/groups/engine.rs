@@ -41,6 +41,7 @@ async fn invoke(app: &Arc<Helmdeck>, ctx: &Context) -> Result<Entry> {
         digest: pack.digest.to_hex(),
         tool: Some(tool.clone()),
         grants: pack.grants.clone(),
+        cleanup: Default::default(),
     });
     let op = || async {
         let session = Arc::new(SessionSlot::new(app.services.sessions.clone(), "bench", None));

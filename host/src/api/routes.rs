@@ -364,7 +364,7 @@ pub fn api_routes() -> Vec<Route> {
                     ("pack", "pack name"),
                     ("tool", "tool name"),
                     ("capability", "capability, route or admin action"),
-                    ("outcome", "ok or an error code"),
+                    ("outcome", "ok, cancelled or an error code"),
                     ("decision", "allow or deny"),
                     ("call_id", "one call's records"),
                     ("since", "RFC 3339 time, inclusive"),

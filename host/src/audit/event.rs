@@ -59,29 +59,40 @@ impl Decision {
     }
 }
 
-/// How an action ended: `ok` or one error code of the closed set.
+/// How an action ended: `ok`, `cancelled`, or one error code of the closed set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// It succeeded.
     Ok,
+    /// Its caller gave up on it (MCP `notifications/cancelled`, a REST
+    /// client that disconnected) and it was stopped, with everything it
+    /// started. An audit outcome, not an error code: nothing failed, and no
+    /// client is left to be told (a caller that does hear back, such as
+    /// `Dispatcher::call_until`'s, gets `timeout`).
+    Cancelled,
     /// It failed with this code.
     #[serde(untagged)]
     Error(ErrorCode),
 }
 
 impl Outcome {
-    /// The wire name: `ok` or the error code's name.
+    /// The wire name: `ok`, `cancelled` or the error code's name.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
+            Outcome::Cancelled => "cancelled",
             Outcome::Error(code) => code.as_str(),
         }
     }
 
     /// Parse a wire name written by [`Outcome::as_str`].
     pub fn parse(name: &str) -> Option<Outcome> {
-        if name == "ok" { Some(Outcome::Ok) } else { ErrorCode::parse(name).map(Outcome::Error) }
+        match name {
+            "ok" => Some(Outcome::Ok),
+            "cancelled" => Some(Outcome::Cancelled),
+            _ => ErrorCode::parse(name).map(Outcome::Error),
+        }
     }
 }
 

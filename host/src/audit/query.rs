@@ -25,7 +25,7 @@ pub struct AuditQuery {
     pub tool: Option<String>,
     /// Only records for this capability, route or admin action.
     pub capability: Option<String>,
-    /// Only records that ended this way (`ok` or an error code).
+    /// Only records that ended this way (`ok`, `cancelled` or an error code).
     pub outcome: Option<Outcome>,
     /// Only records with this decision.
     pub decision: Option<Decision>,

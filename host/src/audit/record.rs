@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 /// One record of the audit log: the submitted event plus what the log added.
 ///
 /// Serializes flat for REST: `id`, `ts` (RFC 3339 UTC with microseconds),
-/// every [`AuditEvent`] field (`outcome` is `ok` or the snake_case error
-/// code), `prev_hash` and `hash` (lowercase hex SHA-256).
+/// every [`AuditEvent`] field (`outcome` is `ok`, `cancelled` or the
+/// snake_case error code), `prev_hash` and `hash` (lowercase hex SHA-256).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditRecord {
     /// Its position in the chain: 1 for the first record, then consecutive.

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 impl Host for CapsContext {
     async fn put(&mut self, name: String, content_type: String, content: Vec<u8>) -> Result<Artifact, WitError> {
-        let started = Instant::now();
+        let mut audit = CapabilityAudit::start(self, "artifacts.put", Some(name.clone()), Instant::now());
         let size = content.len() as u64;
         let call = &self.call;
         let stored = self
@@ -18,7 +18,6 @@ impl Host for CapsContext {
             .artifacts
             .put(&name, &content_type, content, &call.actor, Some(call.call_id.clone()), Some(call.pack.clone()))
             .await;
-        let mut audit = CapabilityAudit::start("artifacts.put", Some(name.clone()), started);
         audit.bytes_out = size;
         match stored {
             Ok(meta) => {

@@ -7,6 +7,7 @@
 
 pub mod artifacts;
 pub mod browser;
+pub mod cleanup;
 pub mod exec;
 pub mod fs;
 pub mod git;
@@ -42,6 +43,10 @@ pub struct CallInfo {
     pub tool: Option<String>,
     /// The granted capabilities with the scopes the manifest asked for.
     pub grants: BTreeMap<Capability, CapabilityScope>,
+    /// What the call still owes when it ends (cleanup work, records of
+    /// capability calls it cut off); the dispatcher settles it before the
+    /// call's API record.
+    pub cleanup: cleanup::CallCleanup,
 }
 
 /// Host services every capability implementation may use; one per process.
@@ -81,28 +86,18 @@ impl CapsContext {
     /// Append one capability record for this call. An audit failure fails the
     /// capability call: an action that cannot be recorded does not happen
     /// unrecorded.
-    pub async fn audit(&self, entry: CapabilityAudit) -> Result<(), Error> {
-        let call = &self.call;
-        let mut event = AuditEvent::new(AuditKind::Capability, call.actor.clone());
-        event.call_id = Some(call.call_id.clone());
-        event.session = call.session.clone();
-        event.pack = Some(call.pack.clone());
-        event.tool = call.tool.clone();
-        event.version = Some(call.version.clone());
-        event.digest = Some(call.digest.clone());
-        event.capability = Some(entry.capability);
-        event.target = entry.target;
-        event.decision = entry.decision;
-        event.outcome = entry.outcome;
-        event.duration_us = entry.started.elapsed().as_micros() as u64;
-        event.bytes_in = entry.bytes_in;
-        event.bytes_out = entry.bytes_out;
-        event.details = entry.details;
-        self.services.audit.record(event).await.map(|_| ())
+    pub async fn audit(&self, mut entry: CapabilityAudit) -> Result<(), Error> {
+        entry.call = None;
+        self.services.audit.record(entry.event(&self.call)).await.map(|_| ())
     }
 }
 
-/// One capability call, as the audit log should see it.
+/// One capability call, as the audit log should see it. Start it when the
+/// capability call starts and hand it to [`CapsContext::audit`] when it
+/// ends; if the call is dropped in between (the pack call was cancelled or
+/// ran out of time), the record is not lost: it goes to the call's
+/// [`cleanup::CallCleanup`], which writes it with the outcome that stopped
+/// the call.
 #[derive(Debug)]
 pub struct CapabilityAudit {
     /// `http.fetch`, `artifacts.put`, ...
@@ -114,12 +109,14 @@ pub struct CapabilityAudit {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub details: Option<serde_json::Value>,
+    /// The call this record belongs to, until the record is written.
+    call: Option<Arc<CallInfo>>,
 }
 
 impl CapabilityAudit {
-    /// A record for `capability` on `target` that started at `started`;
-    /// outcome and sizes are filled in as the call ends.
-    pub fn start(capability: &str, target: Option<String>, started: Instant) -> Self {
+    /// A record of `ctx`'s call for `capability` on `target` that started at
+    /// `started`; outcome and sizes are filled in as the capability call ends.
+    pub fn start(ctx: &CapsContext, capability: &str, target: Option<String>, started: Instant) -> Self {
         CapabilityAudit {
             capability: capability.to_owned(),
             target,
@@ -129,6 +126,7 @@ impl CapabilityAudit {
             bytes_in: 0,
             bytes_out: 0,
             details: None,
+            call: Some(ctx.call.clone()),
         }
     }
 
@@ -141,6 +139,37 @@ impl CapabilityAudit {
         }
         self.details = Some(serde_json::json!({ "message": error.message }));
         self
+    }
+
+    /// The event to append for `call`, taking this record's fields.
+    fn event(&mut self, call: &CallInfo) -> AuditEvent {
+        let mut event = AuditEvent::new(AuditKind::Capability, call.actor.clone());
+        event.call_id = Some(call.call_id.clone());
+        event.session = call.session.clone();
+        event.pack = Some(call.pack.clone());
+        event.tool = call.tool.clone();
+        event.version = Some(call.version.clone());
+        event.digest = Some(call.digest.clone());
+        event.capability = Some(std::mem::take(&mut self.capability));
+        event.target = self.target.take();
+        event.decision = self.decision;
+        event.outcome = self.outcome;
+        event.duration_us = self.started.elapsed().as_micros() as u64;
+        event.bytes_in = self.bytes_in;
+        event.bytes_out = self.bytes_out;
+        event.details = self.details.take();
+        event
+    }
+}
+
+impl Drop for CapabilityAudit {
+    /// Dropped before it was written: the capability call was cut off with
+    /// its pack call, so the call's cleanup writes the record.
+    fn drop(&mut self) {
+        if let Some(call) = self.call.take() {
+            let event = self.event(&call);
+            call.cleanup.unfinished(event);
+        }
     }
 }
 

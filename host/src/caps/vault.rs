@@ -11,9 +11,8 @@ use std::time::Instant;
 
 impl Host for CapsContext {
     async fn credentials(&mut self) -> Result<Vec<CredentialInfo>, WitError> {
-        let started = Instant::now();
+        let mut audit = CapabilityAudit::start(self, "vault.credentials", None, Instant::now());
         let result = self.visible_credentials().await;
-        let mut audit = CapabilityAudit::start("vault.credentials", None, started);
         if let Err(e) = &result {
             audit = audit.failed(e);
         }
@@ -22,7 +21,7 @@ impl Host for CapsContext {
     }
 
     async fn info(&mut self, name: String) -> Result<CredentialInfo, WitError> {
-        let started = Instant::now();
+        let mut audit = CapabilityAudit::start(self, "vault.info", Some(name.clone()), Instant::now());
         let result = self.visible_credentials().await.and_then(|all| {
             all.into_iter().find(|c| c.name == name).ok_or_else(|| {
                 Error::not_found(format!(
@@ -30,7 +29,6 @@ impl Host for CapsContext {
                 ))
             })
         });
-        let mut audit = CapabilityAudit::start("vault.info", Some(name), started);
         if let Err(e) = &result {
             audit = audit.failed(e);
         }

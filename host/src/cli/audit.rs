@@ -45,13 +45,13 @@ pub struct TailArgs {
     /// Only this pack's records.
     #[arg(long)]
     pack: Option<String>,
-    /// Only records with this outcome (`ok` or an error code).
+    /// Only records with this outcome (`ok`, `cancelled` or an error code).
     #[arg(long, value_parser = parse_outcome)]
     outcome: Option<Outcome>,
 }
 
 fn parse_outcome(s: &str) -> std::result::Result<Outcome, String> {
-    Outcome::parse(s).ok_or_else(|| format!("`{s}` is not `ok` or an error code"))
+    Outcome::parse(s).ok_or_else(|| format!("`{s}` is not `ok`, `cancelled` or an error code"))
 }
 
 pub async fn run(config: Config, cmd: AuditCommand) -> Result<ExitCode> {
@@ -128,10 +128,7 @@ fn print_record(r: &AuditRecord, as_json: bool) {
     }
     let e = &r.event;
     let what = [e.pack.as_deref(), e.tool.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(".");
-    let outcome = match e.outcome {
-        Outcome::Ok => "ok".to_owned(),
-        Outcome::Error(code) => code.to_string(),
-    };
+    let outcome = e.outcome.as_str();
     println!(
         "{:>6} {} {:<10} {:<9} {:<12} {:<24} {:<8} {} {}",
         r.id,

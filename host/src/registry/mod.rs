@@ -232,6 +232,7 @@ impl PackRegistry {
                 digest: digest.to_hex(),
                 tool: None,
                 grants: scoped.clone(),
+                cleanup: Default::default(),
             }),
             session: Arc::new(SessionSlot::new(self.services.sessions.clone(), "system", None)),
             services: self.services.clone(),

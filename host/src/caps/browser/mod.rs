@@ -44,11 +44,27 @@ pub struct BrowserView<'a> {
 /// operation running on it, so no borrow of the table spans an await).
 pub struct PageHandle(pub Arc<SessionPage>);
 
-/// One page operation in progress: its name and start, for its audit record.
-#[derive(Clone, Copy)]
+/// One page operation in progress: its start and its audit record (written
+/// by [`BrowserView::finish`], or by the call's cleanup if the operation is
+/// cut off with its call, which also closes the page).
 struct Operation {
-    method: &'static str,
     started: Instant,
+    record: CapabilityAudit,
+}
+
+impl Operation {
+    /// Operation `method` of `caps`'s call on `page`, showing `url`, starting now.
+    fn start(caps: &CapsContext, method: &str, page: &SessionPage, url: String) -> Operation {
+        let started = Instant::now();
+        page.started();
+        Operation { started, record: CapabilityAudit::start(caps, &format!("browser.{method}"), Some(url), started) }
+    }
+
+    /// The operation on `page` ran to its end: its record, to write.
+    fn ended(self, page: &SessionPage) -> CapabilityAudit {
+        page.ended();
+        self.record
+    }
 }
 
 /// The [`HasData`] marker that links `browser` with a [`BrowserView`].
@@ -80,9 +96,10 @@ impl BrowserView<'_> {
         method: &'static str,
         page: &Resource<PageHandle>,
     ) -> Result<(Arc<SessionPage>, Operation), WitError> {
-        let (p, op) = (self.handle(page)?, Operation { method, started: Instant::now() });
+        let p = self.handle(page)?;
+        let op = Operation::start(self.caps, method, &p, p.known_url());
         if let Err(e) = p.settle().await {
-            self.finish::<()>(op, &p, Err(e)).await?;
+            return self.finish(op, &p, Err(e)).await;
         }
         Ok((p, op))
     }
@@ -107,7 +124,8 @@ impl BrowserView<'_> {
         result: Result<T>,
         name: Option<&str>,
     ) -> Result<T, WitError> {
-        let mut entry = CapabilityAudit::start(&format!("browser.{}", op.method), Some(page.known_url()), op.started);
+        let mut entry = op.ended(page);
+        entry.target = Some(page.known_url());
         if let Err(e) = &result {
             entry = entry.failed(e);
         }
@@ -140,13 +158,13 @@ fn wait_time(ms: Option<u32>) -> Duration {
 impl HostPage for BrowserView<'_> {
     async fn open(&mut self) -> Result<Resource<PageHandle>, WitError> {
         let started = Instant::now();
+        let mut entry = CapabilityAudit::start(self.caps, "browser.open", Some("about:blank".to_owned()), started);
         let opened = async {
             let session = self.caps.session.get().await?;
             let browser = self.caps.services.browser.attach(&session, &self.caps.call).await?;
-            SessionPage::open(browser).await
+            SessionPage::open(browser, self.caps.call.cleanup.clone()).await
         }
         .await;
-        let mut entry = CapabilityAudit::start("browser.open", Some("about:blank".to_owned()), started);
         if let Err(e) = &opened {
             entry = entry.failed(e);
         }
@@ -165,19 +183,19 @@ impl HostPage for BrowserView<'_> {
         options: NavigateOptions,
     ) -> Result<Navigation, WitError> {
         let service = self.caps.services.browser.clone();
-        let op = Operation { method: "navigate", started: Instant::now() };
+        let p = self.handle(&page)?;
+        let op = Operation::start(self.caps, "navigate", &p, url.clone());
         let checked = vet_url(&service, &url).await;
         let target = match checked {
             Ok(u) => u,
             Err(e) => {
-                self.caps.audit(CapabilityAudit::start("browser.navigate", Some(url), op.started).failed(&e)).await?;
+                self.caps.audit(op.ended(&p).failed(&e)).await?;
                 return Err(e.into());
             }
         };
         let idle = options.wait_until == WaitUntil::NetworkIdle;
         let timeout = wait_time(options.timeout_ms);
         // A navigation replaces whatever an earlier call left on the page.
-        let p = self.handle(&page)?;
         let result = p.navigate(&target, idle, options.selector.as_deref(), timeout).await;
         let landed = self.finish(op, &p, result).await?;
         Ok(Navigation { url: landed.url, status: landed.status, title: landed.title })

@@ -5,6 +5,7 @@
 
 use super::scripts;
 use super::session::SessionBrowser;
+use crate::caps::cleanup::CallCleanup;
 use crate::{Error, ErrorCode, Result};
 use chromiumoxide::Page;
 use chromiumoxide::cdp::browser_protocol::emulation::{
@@ -17,7 +18,7 @@ use chromiumoxide::layout::Point;
 use futures::StreamExt;
 use serde_json::Value;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,13 @@ pub struct SessionPage {
     stale: AtomicBool,
     /// The pack changed the viewport: the tab is not kept for the next call.
     resized: AtomicBool,
+    /// Operations started on the page and not finished (opening it counts
+    /// as one). A page dropped with one still running was cut off with its
+    /// call: it is closed, not kept, so nothing the call started on it runs
+    /// on in the next call or after the call's record.
+    in_flight: AtomicUsize,
+    /// The call that opened the page, whose end waits for a cut-off page to close.
+    cleanup: CallCleanup,
 }
 
 /// Where a navigation ended.
@@ -54,9 +62,9 @@ pub struct Landed {
 }
 
 impl SessionPage {
-    /// Open a page in `session`'s context, emulating its viewport, user
-    /// agent and locale.
-    pub async fn open(session: Arc<SessionBrowser>) -> Result<SessionPage> {
+    /// Open a page in `session`'s context for the call whose loose ends
+    /// `cleanup` settles, emulating its viewport, user agent and locale.
+    pub async fn open(session: Arc<SessionBrowser>, cleanup: CallCleanup) -> Result<SessionPage> {
         let (page, stale, ready) = match session.take_idle_page() {
             Some(idle) => (idle.page, idle.stale, true),
             None => (session.new_page().await?, false, false),
@@ -67,6 +75,8 @@ impl SessionPage {
             url: Mutex::new("about:blank".to_owned()),
             stale: AtomicBool::new(stale),
             resized: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(1),
+            cleanup,
         };
         let spec = handle.session.spec().clone();
         if !ready {
@@ -86,7 +96,18 @@ impl SessionPage {
             let params = SetLocaleOverrideParams { locale: Some(locale.clone()) };
             handle.cdp("set the locale", handle.page()?.execute(params)).await?;
         }
+        handle.ended();
         Ok(handle)
+    }
+
+    /// An operation on the page starts; [`SessionPage::ended`] when it is done.
+    pub(super) fn started(&self) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// An operation on the page ran to its end (whatever its result).
+    pub(super) fn ended(&self) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// The URL last seen, for audit records.
@@ -347,10 +368,15 @@ impl SessionPage {
 impl Drop for SessionPage {
     /// The guest dropped the page, or the call ended without dropping it:
     /// the session keeps the tab for its next call, unless the pack resized
-    /// it.
+    /// it. A page cut off mid-operation (the call was cancelled or ran out
+    /// of time) is closed before the call's record instead.
     fn drop(&mut self) {
         if let Some(page) = self.page.take() {
-            self.session.put_away(page, !self.resized.load(Ordering::Acquire));
+            if self.in_flight.load(Ordering::Acquire) > 0 {
+                self.session.discard(page, &self.cleanup);
+            } else {
+                self.session.put_away(page, !self.resized.load(Ordering::Acquire));
+            }
         }
     }
 }

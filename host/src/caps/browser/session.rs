@@ -17,6 +17,7 @@ use super::page::DEFAULT_VIEWPORT;
 use super::proxy::{EgressProxy, ProxyEvent, ProxyObserver};
 use crate::audit::{AuditEvent, AuditKind, AuditLog, Decision, Outcome};
 use crate::caps::CallInfo;
+use crate::caps::cleanup::CallCleanup;
 use crate::guard::EgressGuard;
 use crate::sessions::{BrowserContext, BrowserPool, LiveSession, SessionSpec};
 use crate::{Error, ErrorCode, Result};
@@ -363,8 +364,24 @@ impl SessionBrowser {
             }
         };
         let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+        rt.spawn(self.tidy(discarded));
+    }
+
+    /// Close `page`, which a call was cut off on (cancelled, or out of
+    /// time, mid-operation), and the session's popups, as part of that
+    /// call's `cleanup`: the call's record is written once they are gone.
+    /// An ephemeral session's page goes with its context, which the call
+    /// closes before its record too.
+    pub(super) fn discard(self: &Arc<Self>, page: Page, cleanup: &CallCleanup) {
+        if !self.ephemeral && self.context.is_alive() {
+            cleanup.defer(self.tidy(Some(page)));
+        }
+    }
+
+    /// Close `discarded`, if any, then the windows the session's pages opened.
+    fn tidy(self: &Arc<Self>, discarded: Option<Page>) -> impl Future<Output = ()> + Send + 'static {
         let session = Arc::clone(self);
-        rt.spawn(async move {
+        async move {
             if let Some(page) = discarded {
                 let _ = tokio::time::timeout(Duration::from_secs(5), page.close()).await;
             }
@@ -372,7 +389,7 @@ impl SessionBrowser {
             if popups > 0 {
                 tracing::debug!(popups, "closed the windows a session's pages opened");
             }
-        });
+        }
     }
 
     /// Why the proxy failed exactly `url` (refused it, or could not reach

@@ -9,6 +9,7 @@ pub mod sandbox;
 #[cfg(test)]
 mod tests;
 
+use super::cleanup::CallCleanup;
 use super::{CapabilityAudit, CapsContext};
 use crate::engine::wit::host::exec::{Command, Host, Output};
 use crate::engine::wit::host::types::Error as WitError;
@@ -106,7 +107,7 @@ impl SessionUsers {
 impl Host for CapsContext {
     async fn run(&mut self, cmd: Command) -> Result<Output, WitError> {
         let started = Instant::now();
-        let mut audit = CapabilityAudit::start("exec.run", Some(describe(&cmd)), started);
+        let mut audit = CapabilityAudit::start(self, "exec.run", Some(describe(&cmd)), started);
         let result = self.run_command(cmd).await;
         match &result {
             Ok(out) => {
@@ -136,7 +137,7 @@ impl CapsContext {
             .await
             .map_err(|e| Error::internal(format!("workspace task failed: {e}")))??;
         let prepared = Prepared::new(&workspace, &cwd, uid, plan.limits)?;
-        execute(cmd, plan, prepared, uid).await
+        execute(cmd, plan, prepared, uid, &self.call.cleanup).await
     }
 }
 
@@ -180,7 +181,7 @@ impl Plan {
     }
 }
 
-async fn execute(cmd: Command, plan: Plan, prepared: Prepared, uid: u32) -> Result<Output> {
+async fn execute(cmd: Command, plan: Plan, prepared: Prepared, uid: u32, cleanup: &CallCleanup) -> Result<Output> {
     let started = Instant::now();
     let mut command = tokio::process::Command::new(&cmd.program);
     command
@@ -197,6 +198,7 @@ async fn execute(cmd: Command, plan: Plan, prepared: Prepared, uid: u32) -> Resu
         .kill_on_drop(true);
     prepared.apply(&mut command);
     let mut child = command.spawn().map_err(|e| spawn_error(&cmd.program, e))?;
+    let processes = CommandProcesses { uid, cleanup: cleanup.clone(), ended: false };
     if let (Some(bytes), Some(mut stdin)) = (cmd.stdin, child.stdin.take()) {
         // A command that never reads its input must not hold us up.
         tokio::spawn(async move {
@@ -208,9 +210,7 @@ async fn execute(cmd: Command, plan: Plan, prepared: Prepared, uid: u32) -> Resu
     let waited = tokio::time::timeout(plan.timeout, child.wait()).await;
     // Whatever happened, nothing of this command outlives it: background
     // children would otherwise hold the pipes open (and keep running).
-    tokio::task::spawn_blocking(move || sandbox::kill_all(uid))
-        .await
-        .map_err(|e| Error::internal(format!("cleanup task failed: {e}")))??;
+    processes.end().await?;
     let (status, timed_out) = match waited {
         Ok(status) => (status.map_err(|e| Error::internal(format!("waiting for the command failed: {e}")))?, false),
         Err(_) => {
@@ -229,6 +229,45 @@ async fn execute(cmd: Command, plan: Plan, prepared: Prepared, uid: u32) -> Resu
         timed_out,
         duration_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// Every process of one command: the whole tree running as the session's
+/// uid, detached and double-forked ones included, which the child handle
+/// (`kill_on_drop`) alone would leave running. They are ended by
+/// [`sandbox::kill_all`] on every path: after the command exits, at its
+/// timeout ([`CommandProcesses::end`]), and when the call is dropped while it
+/// runs (`Drop`: cancelled, or past the pack's time limit). The killing runs on
+/// the call's [`CallCleanup`], so the call's records are written only once
+/// nothing of the command is left.
+struct CommandProcesses {
+    uid: u32,
+    cleanup: CallCleanup,
+    ended: bool,
+}
+
+impl CommandProcesses {
+    /// End them now and return once none is left.
+    async fn end(mut self) -> Result<()> {
+        self.ended = true;
+        let uid = self.uid;
+        self.cleanup
+            .spawn_blocking(move || sandbox::kill_all(uid))
+            .await
+            .map_err(|e| Error::internal(format!("cleanup task failed: {e}")))?
+    }
+}
+
+impl Drop for CommandProcesses {
+    fn drop(&mut self) {
+        if !self.ended {
+            let uid = self.uid;
+            self.cleanup.defer_blocking(move || {
+                if let Err(e) = sandbox::kill_all(uid) {
+                    tracing::error!(error = %e, uid, "could not end the processes of a cancelled command");
+                }
+            });
+        }
+    }
 }
 
 /// Read `stream` to its end, keeping the first `cap` bytes; the rest is

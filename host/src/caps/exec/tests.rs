@@ -5,6 +5,8 @@ use super::claims;
 use super::sandbox::{Prepared, UID_BASE, UID_COUNT};
 use super::{Plan, execute};
 use crate::ErrorCode;
+use crate::audit::Outcome;
+use crate::caps::cleanup::CallCleanup;
 use crate::engine::wit::host::exec::{Command, Output};
 use std::path::Path;
 
@@ -29,7 +31,7 @@ async fn run(workspace: &Path, slot: u32, cmd: Command) -> (Output, u32) {
     super::sandbox::hand_over(workspace, uid).unwrap();
     let plan = Plan::from_command(&cmd).unwrap();
     let prepared = Prepared::new(workspace, Path::new(""), uid, plan.limits).unwrap();
-    (execute(cmd, plan, prepared, uid).await.unwrap(), uid)
+    (execute(cmd, plan, prepared, uid, &CallCleanup::default()).await.unwrap(), uid)
 }
 
 /// Live (not zombie) processes of `uid`, read from each process's `status`:
@@ -119,6 +121,29 @@ async fn a_runaway_command_is_killed_at_its_deadline_with_its_background_childre
     let (out, uid) = run(dir.path(), 3, command("sh", &["-c", "sleep 300 & echo detached"])).await;
     assert_eq!((out.exit_code, text(&out.stdout).as_str(), out.timed_out), (Some(0), "detached\n", false));
     assert_eq!(live_processes(uid), 0, "a detached child does not outlive the command");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_dropped_mid_run_is_ended_whole_before_its_call_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let uid = UID_BASE + UID_COUNT - 6;
+    let cmd = command("sh", &["-c", "sleep 300 & setsid sleep 300 & (sleep 300 &); sleep 300"]);
+    let plan = Plan::from_command(&cmd).unwrap();
+    let prepared = Prepared::new(dir.path(), Path::new(""), uid, plan.limits).unwrap();
+    let cleanup = CallCleanup::default();
+    let running = execute(cmd, plan, prepared, uid, &cleanup);
+    let started = async {
+        while live_processes(uid) < 4 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::select! {
+        out = running => panic!("the command ended on its own: {out:?}"),
+        () = started => {}
+    }
+    // `running` is dropped here, as a cancelled call drops it.
+    assert!(cleanup.finish(Outcome::Cancelled, "cancelled").await.is_empty(), "no record was cut off");
+    assert_eq!(live_processes(uid), 0, "nothing of the command outlives its call's cleanup");
 }
 
 #[tokio::test]

@@ -17,14 +17,15 @@ use workspace::Workspace;
 
 impl Host for CapsContext {
     async fn read(&mut self, path: String, max_bytes: u64) -> Result<FileContent, WitError> {
-        let result = self.in_workspace(false, path.clone(), move |ws| ws.read(&path, max_bytes)).await;
-        let (content, sha256) = self.finish("fs.read", result, |(c, _)| (c.len() as u64, 0)).await?;
+        let result = self.in_workspace("fs.read", false, path.clone(), move |ws| ws.read(&path, max_bytes)).await;
+        let (content, sha256) = self.finish(result, |(c, _)| (c.len() as u64, 0)).await?;
         Ok(FileContent { size: content.len() as u64, content, sha256 })
     }
 
     async fn write(&mut self, path: String, content: Vec<u8>, create_dirs: bool) -> Result<Written, WitError> {
-        let result = self.in_workspace(true, path.clone(), move |ws| ws.write(&path, &content, create_dirs)).await;
-        let w = self.finish("fs.write", result, |w| (0, w.size)).await?;
+        let result =
+            self.in_workspace("fs.write", true, path.clone(), move |ws| ws.write(&path, &content, create_dirs)).await;
+        let w = self.finish(result, |w| (0, w.size)).await?;
         Ok(Written { size: w.size, sha256: w.sha256, replacements: 0 })
     }
 
@@ -35,9 +36,10 @@ impl Host for CapsContext {
         replace: String,
         max_occurrences: u32,
     ) -> Result<Written, WitError> {
-        let result =
-            self.in_workspace(true, path.clone(), move |ws| ws.patch(&path, &search, &replace, max_occurrences)).await;
-        let w = self.finish("fs.patch", result, |w| (0, w.size)).await?;
+        let result = self
+            .in_workspace("fs.patch", true, path.clone(), move |ws| ws.patch(&path, &search, &replace, max_occurrences))
+            .await;
+        let w = self.finish(result, |w| (0, w.size)).await?;
         Ok(Written { size: w.size, sha256: w.sha256, replacements: w.replacements })
     }
 
@@ -49,9 +51,11 @@ impl Host for CapsContext {
         max_entries: u32,
     ) -> Result<Listing, WitError> {
         let result = self
-            .in_workspace(false, path.clone(), move |ws| ws.list(&path, glob.as_deref(), recursive, max_entries))
+            .in_workspace("fs.list", false, path.clone(), move |ws| {
+                ws.list(&path, glob.as_deref(), recursive, max_entries)
+            })
             .await;
-        let (entries, truncated) = self.finish("fs.list", result, |(e, _)| (e.len() as u64, 0)).await?;
+        let (entries, truncated) = self.finish(result, |(e, _)| (e.len() as u64, 0)).await?;
         let entries = entries
             .into_iter()
             .map(|e| Entry {
@@ -69,27 +73,24 @@ impl Host for CapsContext {
     }
 
     async fn remove(&mut self, path: String, recursive: bool) -> Result<(), WitError> {
-        let result = self.in_workspace(true, path.clone(), move |ws| ws.remove(&path, recursive)).await;
-        self.finish("fs.remove", result, |()| (0, 0)).await
+        let result = self.in_workspace("fs.remove", true, path.clone(), move |ws| ws.remove(&path, recursive)).await;
+        self.finish(result, |()| (0, 0)).await
     }
-}
-
-/// The target of the call in flight, for its audit record.
-struct Pending {
-    target: String,
-    started: Instant,
 }
 
 impl CapsContext {
     /// Run `op` on the session workspace on the blocking pool; `write`
     /// operations need `read-write` access in the manifest scope.
+    /// Returns the result with the call's audit record, started before the
+    /// work, for [`CapsContext::finish`].
     async fn in_workspace<T: Send + 'static>(
         &self,
+        capability: &str,
         write: bool,
         target: String,
         op: impl FnOnce(&Workspace) -> Result<T> + Send + 'static,
-    ) -> (Result<T>, Pending) {
-        let pending = Pending { target, started: Instant::now() };
+    ) -> (Result<T>, CapabilityAudit) {
+        let pending = CapabilityAudit::start(self, capability, Some(target), Instant::now());
         if write && self.scope(Capability::Fs).access == Some(FsAccess::Read) {
             let refused = Error::unauthorized(format!(
                 "pack `{}` has read-only file access; request `access: read-write` under `capabilities.fs`",
@@ -102,7 +103,10 @@ impl CapsContext {
             Err(e) => return (Err(e), pending),
         };
         let root = session.workspace();
-        let result = tokio::task::spawn_blocking(move || Workspace::open(&root).and_then(|ws| op(&ws)))
+        let result = self
+            .call
+            .cleanup
+            .spawn_blocking(move || Workspace::open(&root).and_then(|ws| op(&ws)))
             .await
             .unwrap_or_else(|e| Err(Error::internal(format!("file task failed: {e}"))));
         (result, pending)
@@ -112,11 +116,9 @@ impl CapsContext {
     /// convert its result for the guest.
     async fn finish<T>(
         &self,
-        capability: &str,
-        (result, pending): (Result<T>, Pending),
+        (result, mut audit): (Result<T>, CapabilityAudit),
         sizes: impl FnOnce(&T) -> (u64, u64),
     ) -> Result<T, WitError> {
-        let mut audit = CapabilityAudit::start(capability, Some(pending.target), pending.started);
         match &result {
             Ok(value) => (audit.bytes_in, audit.bytes_out) = sizes(value),
             Err(e) => audit = audit.failed(e),

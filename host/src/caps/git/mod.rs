@@ -32,9 +32,9 @@ const MAX_DIFF_BYTES: u32 = 4 << 20;
 
 impl Host for CapsContext {
     async fn clone(&mut self, options: CloneOptions) -> Result<CloneResult, WitError> {
-        let started = Instant::now();
+        let target = Remote::parse(&options.url).ok().map(|r| r.url);
+        let mut audit = CapabilityAudit::start(self, "git.clone", target, Instant::now());
         let result = self.clone_repo(options.clone()).await;
-        let mut audit = CapabilityAudit::start("git.clone", Remote::parse(&options.url).ok().map(|r| r.url), started);
         match &result {
             // The credential's name goes under `name`: the redactor masks any field called `credential`.
             Ok(done) => {
@@ -49,9 +49,8 @@ impl Host for CapsContext {
     }
 
     async fn init(&mut self, path: String) -> Result<String, WitError> {
-        let started = Instant::now();
+        let mut audit = CapabilityAudit::start(self, "git.init", Some(path.clone()), Instant::now());
         let result = self.init_repo(&path).await;
-        let mut audit = CapabilityAudit::start("git.init", Some(path), started);
         if let Err(e) = &result {
             audit = audit.failed(e);
         }
@@ -99,9 +98,8 @@ impl Host for CapsContext {
     }
 
     async fn push(&mut self, path: String, credential: Option<String>) -> Result<PushResult, WitError> {
-        let started = Instant::now();
+        let mut entry = CapabilityAudit::start(self, "git.push", Some(path.clone()), Instant::now());
         let result = self.push_repo(&path, credential).await;
-        let mut entry = CapabilityAudit::start("git.push", Some(path), started);
         match &result {
             Ok(done) => {
                 entry.details =
@@ -137,12 +135,15 @@ impl CapsContext {
         }
         let connection = self.connect(&remote, &session, options.credential.as_deref()).await?;
         let branch = options.branch.clone();
-        let (branch, head) = tokio::task::spawn_blocking({
-            let checkout = checkout.clone();
-            move || clone_with_retries(&connection, branch.as_deref(), &checkout)
-        })
-        .await
-        .map_err(|e| Error::internal(format!("git task failed: {e}")))??;
+        let (branch, head) = self
+            .call
+            .cleanup
+            .spawn_blocking({
+                let checkout = checkout.clone();
+                move || clone_with_retries(&connection, branch.as_deref(), &checkout)
+            })
+            .await
+            .map_err(|e| Error::internal(format!("git task failed: {e}")))??;
         checkout
             .record(&Origin { url: remote.url.clone(), credential: options.credential })
             .map_err(|e| Error::internal(format!("cannot record the checkout's origin: {e}")))?;
@@ -163,13 +164,16 @@ impl CapsContext {
         let remote = Remote::parse(&origin.url)?;
         let credential = credential.or(origin.credential);
         let connection = self.connect(&remote, &session, credential.as_deref()).await?;
-        let outcome = tokio::task::spawn_blocking(move || {
-            let auth = connection.authenticator();
-            let pushed = checkout.open().and_then(|repo| repo::push(&repo, &connection.url, &auth));
-            pushed.map_err(|e| connection.error(e, auth.refusal.get(), "push"))
-        })
-        .await
-        .map_err(|e| Error::internal(format!("git task failed: {e}")))??;
+        let outcome = self
+            .call
+            .cleanup
+            .spawn_blocking(move || {
+                let auth = connection.authenticator();
+                let pushed = checkout.open().and_then(|repo| repo::push(&repo, &connection.url, &auth));
+                pushed.map_err(|e| connection.error(e, auth.refusal.get(), "push"))
+            })
+            .await
+            .map_err(|e| Error::internal(format!("git task failed: {e}")))??;
         if let Some((refname, reason)) = outcome.rejected {
             return Err(Error::new(
                 ErrorCode::SchemaMismatch,
@@ -252,14 +256,16 @@ impl CapsContext {
             )));
         }
         let vault = self.services.vault.clone();
-        tokio::task::spawn_blocking(move || {
-            repo::init(&checkout).map_err(|e| {
-                checkout.discard_git_dir();
-                Error::internal(format!("git: {}", vault.mask(e.message())))
+        self.call
+            .cleanup
+            .spawn_blocking(move || {
+                repo::init(&checkout).map_err(|e| {
+                    checkout.discard_git_dir();
+                    Error::internal(format!("git: {}", vault.mask(e.message())))
+                })
             })
-        })
-        .await
-        .map_err(|e| Error::internal(format!("git task failed: {e}")))??;
+            .await
+            .map_err(|e| Error::internal(format!("git task failed: {e}")))??;
         Ok(repo::INITIAL_BRANCH.to_owned())
     }
 
@@ -280,20 +286,24 @@ impl CapsContext {
         path: &str,
         op: impl FnOnce(git2::Repository) -> std::result::Result<T, git2::Error> + Send + 'static,
     ) -> Result<T> {
-        let started = Instant::now();
+        let mut audit = CapabilityAudit::start(self, capability, Some(path.to_owned()), Instant::now());
         prepare_libgit2();
         let result = async {
             let session = self.session.get().await?;
             let checkout = self.checkout(&session, path)?;
             let vault = self.services.vault.clone();
-            tokio::task::spawn_blocking(move || {
-                checkout.open().and_then(op).map_err(|e| Error::internal(format!("git: {}", vault.mask(e.message()))))
-            })
-            .await
-            .map_err(|e| Error::internal(format!("git task failed: {e}")))?
+            self.call
+                .cleanup
+                .spawn_blocking(move || {
+                    checkout
+                        .open()
+                        .and_then(op)
+                        .map_err(|e| Error::internal(format!("git: {}", vault.mask(e.message()))))
+                })
+                .await
+                .map_err(|e| Error::internal(format!("git task failed: {e}")))?
         }
         .await;
-        let mut audit = CapabilityAudit::start(capability, Some(path.to_owned()), started);
         if let Err(e) = &result {
             audit = audit.failed(e);
         }

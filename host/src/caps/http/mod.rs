@@ -36,12 +36,12 @@ impl Host for CapsContext {
             max_body_bytes: req.max_body_bytes,
             follow_redirects: req.follow_redirects,
         };
+        // The request's record from the start: a fetch cut off with its call still leaves one.
+        let request = CapabilityAudit::start(self, "http.fetch", Some(req.url.clone()), started);
         let credentials = match self.substitute(&mut outbound).await {
             Ok(used) => used,
             Err(e) => {
-                let mut audit = CapabilityAudit::start("http.fetch", Some(req.url.clone()), started);
-                audit = audit.failed(&e);
-                self.audit(audit).await?;
+                self.audit(request.failed(&e)).await?;
                 return Err(e.into());
             }
         };
@@ -57,7 +57,7 @@ impl Host for CapsContext {
             verdict
         };
         let result = self.services.http.fetch(outbound, &mut on_hop).await;
-        self.audit_hops(&req.url, hops, &result, started, bytes_out).await?;
+        self.audit_hops(request, hops, &result, bytes_out).await?;
         let response = result?;
         // A server that echoes a substituted secret (or any the vault holds)
         // does not hand it to the pack.
@@ -82,39 +82,37 @@ impl Host for CapsContext {
 
 impl CapsContext {
     /// One record per hop: earlier hops redirected (or were refused), the last
-    /// one carries the request's outcome. A request refused before any hop
-    /// (bad URL, bad method) still gets one record.
+    /// one (`request`, the record started with the fetch) carries the
+    /// request's outcome. A request refused before any hop (bad URL, bad
+    /// method) still gets one record.
     async fn audit_hops(
         &self,
-        requested_url: &str,
+        mut request: CapabilityAudit,
         hops: Vec<HopRecord>,
         result: &Result<client::OutboundResponse, Error>,
-        started: Instant,
         bytes_out: u64,
     ) -> Result<(), Error> {
-        let last = hops.len().saturating_sub(1);
-        let targets: Vec<(String, Decision, String)> = if hops.is_empty() {
-            vec![(requested_url.to_owned(), Decision::Allow, String::new())]
-        } else {
-            hops.into_iter().map(|h| (h.url.to_string(), h.decision, h.reason)).collect()
-        };
-        for (i, (target, decision, reason)) in targets.into_iter().enumerate() {
-            let mut entry = CapabilityAudit::start("http.fetch", Some(target), started);
+        let mut hops: Vec<(String, Decision, String)> =
+            hops.into_iter().map(|h| (h.url.to_string(), h.decision, h.reason)).collect();
+        let (target, decision, reason) =
+            hops.pop().unwrap_or_else(|| (request.target.clone().unwrap_or_default(), Decision::Allow, String::new()));
+        for (target, decision, reason) in hops {
+            let mut entry = CapabilityAudit::start(self, "http.fetch", Some(target), request.started);
             entry.decision = decision;
             entry.details = (!reason.is_empty()).then(|| serde_json::json!({ "reason": reason }));
-            if i == last {
-                match result {
-                    Ok(response) => {
-                        entry.bytes_out = bytes_out;
-                        entry.bytes_in = response.body.len() as u64;
-                        entry.details = Some(serde_json::json!({ "status": response.status, "reason": reason }));
-                    }
-                    Err(e) => entry = entry.failed(e),
-                }
-            }
             self.audit(entry).await?;
         }
-        Ok(())
+        request.target = Some(target);
+        request.decision = decision;
+        match result {
+            Ok(response) => {
+                request.bytes_out = bytes_out;
+                request.bytes_in = response.body.len() as u64;
+                request.details = Some(serde_json::json!({ "status": response.status, "reason": reason }));
+            }
+            Err(e) => request = request.failed(e),
+        }
+        self.audit(request).await
     }
 }
 

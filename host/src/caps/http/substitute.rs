@@ -85,7 +85,8 @@ impl CapsContext {
     }
 
     async fn credential_value(&self, p: &Placeholder, host: &str, path: &str) -> Result<String> {
-        let started = Instant::now();
+        let mut audit = CapabilityAudit::start(self, "vault.use", Some(p.name.clone()), Instant::now());
+        audit.details = Some(serde_json::json!({ "host": host, "via": "http.fetch" }));
         let scope = self.scope(Capability::Http).credentials;
         let intent = CredentialUse {
             name: &p.name,
@@ -114,8 +115,6 @@ impl CapsContext {
             })
         }
         .await;
-        let mut audit = CapabilityAudit::start("vault.use", Some(p.name.clone()), started);
-        audit.details = Some(serde_json::json!({ "host": host, "via": "http.fetch" }));
         if let Err(e) = &result {
             audit = audit.failed(e);
         }
