@@ -159,15 +159,7 @@ impl Server {
     pub async fn open_pages(&self) -> Result<Vec<String>> {
         let mut urls = Vec::new();
         for pid in self.browsers().await?["instances"].as_array().context("browser instances")? {
-            let pid = pid.as_str().context("browser pid")?;
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))?;
-            let profile = cmdline
-                .split(|b| *b == 0)
-                .find_map(|arg| arg.strip_prefix(b"--user-data-dir="))
-                .context("the browser's --user-data-dir")?;
-            let port_file = Path::new(std::str::from_utf8(profile)?).join("DevToolsActivePort");
-            let ports = std::fs::read_to_string(&port_file).with_context(|| port_file.display().to_string())?;
-            let port = ports.lines().next().context("DevToolsActivePort is empty")?;
+            let port = crate::endpoints::devtools_port(pid.as_str().context("browser pid")?)?;
             let targets: Value =
                 self.client.get(format!("http://127.0.0.1:{port}/json/list")).send().await?.json().await?;
             for target in targets.as_array().context("/json/list")? {

@@ -11,6 +11,10 @@
 //! - [`api`]: REST answers and the error-shape checks;
 //! - [`http_fixture`]: [`HttpFixture`], an HTTP server on 127.0.0.1 for
 //!   packs to reach;
+//! - [`dns`]: [`dns::DnsRecorder`], a DNS server that records every name it
+//!   is asked about, for a server started with its `resolv.conf`;
+//! - [`endpoints`]: where a running server, its proxies and its browsers'
+//!   DevTools listen, read from `/proc`;
 //! - [`git_servers`]: `sshd` and `git http-backend` remotes, key pairs and a
 //!   seeded bare repository (the code-edit loop);
 //! - [`live_server`], [`loopback_http`]: a server with a REST transcript and
@@ -24,6 +28,8 @@
 pub mod api;
 pub mod browser;
 pub mod cli;
+pub mod dns;
+pub mod endpoints;
 pub mod git_servers;
 pub mod http_fixture;
 pub mod live_server;

@@ -1,7 +1,9 @@
 //! A tiny HTTP/1.1 server on 127.0.0.1 with std only, one request per
 //! connection: enough for `git http-backend` as CGI (chunked request
 //! bodies, `Expect: 100-continue`) and for echo fixtures. Each request is
-//! handed to a handler that returns status, headers and body.
+//! handed to a handler that returns status, headers and body; the body is
+//! sent as is, with `Content-Length` unless the handler names a
+//! `Transfer-Encoding` (then the connection's close ends it).
 //!
 //! (Overlaps with the e2e branch's axum `HttpFixture`; this one exists
 //! because git's smart HTTP needs chunked uploads answered byte-exactly.)
@@ -115,8 +117,12 @@ fn serve(stream: TcpStream, handler: &Handler, log: &Mutex<Vec<Request>>) -> Res
     }
     log.lock().unwrap_or_else(|p| p.into_inner()).push(request.clone());
     let response = handler(&request);
-    let mut head =
-        format!("HTTP/1.1 {} X\r\nConnection: close\r\nContent-Length: {}\r\n", response.status, response.body.len());
+    let mut head = format!("HTTP/1.1 {} X\r\nConnection: close\r\n", response.status);
+    // A handler that names a transfer coding sends a body delimited by the
+    // connection's close, as such a response must be.
+    if !response.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("transfer-encoding")) {
+        head.push_str(&format!("Content-Length: {}\r\n", response.body.len()));
+    }
     for (name, value) in &response.headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }

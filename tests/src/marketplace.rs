@@ -53,6 +53,25 @@ impl Host {
         self.cli_with(args, &[])
     }
 
+    /// [`Host::cli`], but killed if it has not finished within `limit`
+    /// (then `None`): for a command that must fail fast rather than hang.
+    pub fn cli_within(&self, args: &[&str], limit: Duration) -> Option<Output> {
+        let mut cmd = Command::new(helmdeck());
+        cmd.arg("--data-dir").arg(self.data.path()).args(args).stdin(Stdio::null());
+        cmd.env("HELMDECK_SIGNING_KEY_PASSWORD", KEY_PASSWORD).env_remove("HELMDECK_REQUIRE_SIGNED");
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("running helmdeck");
+        let deadline = Instant::now() + limit;
+        while child.try_wait().expect("waiting for helmdeck").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(child.wait_with_output().expect("reading helmdeck's output"))
+    }
+
     /// Run a CLI command that must succeed; its stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.cli(args);
@@ -150,27 +169,44 @@ impl Drop for Host {
     }
 }
 
-/// A directory served over HTTP on 127.0.0.1 (a catalog, as a static file server would).
+/// A directory served over HTTP on 127.0.0.1 (a catalog, as a static file
+/// server would), plus `/endless`: a body of zeros that never ends (a
+/// hostile catalog's manifest or component).
 pub struct CatalogServer {
     pub url: String,
     _runtime: tokio::runtime::Runtime,
 }
 
 impl CatalogServer {
-    /// Serve `root` on a free port.
+    /// Serve `root` on a free port of 127.0.0.1.
     pub fn start(root: &Path) -> CatalogServer {
+        CatalogServer::start_on(root, std::net::Ipv4Addr::LOCALHOST)
+    }
+
+    /// Serve `root` on a free port of the loopback address `ip` (`127.0.0.2`:
+    /// a real destination an allowlist must open before it is reached).
+    pub fn start_on(root: &Path, ip: std::net::Ipv4Addr) -> CatalogServer {
+        assert!(ip.is_loopback(), "test servers listen on loopback only, not {ip}");
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
         let root = root.to_path_buf();
-        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+        let listener = runtime.block_on(tokio::net::TcpListener::bind((ip, 0))).expect("bind");
         let url = format!("http://{}/", listener.local_addr().expect("address"));
-        let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
-            let root = root.clone();
-            async move { serve_file(&root, uri.path()).await }
-        });
+        let app = axum::Router::new().route("/endless", axum::routing::get(endless)).fallback(
+            move |uri: axum::http::Uri| {
+                let root = root.clone();
+                async move { serve_file(&root, uri.path()).await }
+            },
+        );
         runtime.spawn(async move { axum::serve(listener, app).await });
         CatalogServer { url, _runtime: runtime }
     }
+}
+
+/// Zeros, 64 KiB at a time, until the client hangs up.
+async fn endless() -> axum::body::Body {
+    let chunk = axum::body::Bytes::from(vec![0u8; 64 << 10]);
+    axum::body::Body::from_stream(futures::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone())))
 }
 
 async fn serve_file(root: &Path, path: &str) -> (axum::http::StatusCode, Vec<u8>) {

@@ -59,6 +59,7 @@ impl DataDir {
 pub struct ServerBuilder {
     env: Vec<(String, String)>,
     data: Option<DataDir>,
+    resolv_conf: Option<PathBuf>,
 }
 
 impl ServerBuilder {
@@ -75,6 +76,15 @@ impl ServerBuilder {
         self
     }
 
+    /// Run the server in a private mount namespace whose `/etc/resolv.conf`
+    /// is `file` (a [`crate::dns::DnsRecorder`]'s), so its system resolver
+    /// asks that DNS server. The binary is unchanged: this is the real
+    /// resolver reading a real configuration.
+    pub fn resolv_conf(mut self, file: &Path) -> Self {
+        self.resolv_conf = Some(file.to_owned());
+        self
+    }
+
     /// Start `helmdeck serve --listen 127.0.0.1:0`, wait until it answers
     /// `/healthz`, and issue its admin token.
     pub async fn start(self) -> Result<TestServer> {
@@ -87,6 +97,13 @@ impl ServerBuilder {
         let log_file = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let mut cmd = cli.std_command();
         cmd.args(["serve", "--listen", "127.0.0.1:0"]).stdout(log_file.try_clone()?).stderr(log_file);
+        if let Some(file) = &self.resolv_conf {
+            let file = crate::dns::c_path(file)?;
+            // SAFETY: the closure only makes syscalls on data prepared before the fork.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || crate::dns::private_resolv_conf(&file));
+            }
+        }
         let child = cmd.spawn().context("starting helmdeck serve")?;
         let mut server = TestServer {
             child,

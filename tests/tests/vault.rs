@@ -1,12 +1,15 @@
 //! The vault through the real binary: `${vault:NAME}` substitution at the
 //! http boundary (allowed host, refused host, refused pack, echoed secret
-//! masked), write-only values over REST and the CLI, no plaintext on disk,
-//! and start-up with a wrong key failing clearly without changing anything.
+//! masked, whatever the encoding and wherever the body is cut), write-only
+//! values over REST and the CLI, no plaintext on disk, and start-up with a
+//! wrong key failing clearly without changing anything.
 
 use anyhow::Result;
 use helmdeck_tests::live_server::{Instance, credential, find_secret, read_tree};
 use helmdeck_tests::loopback_http::{Handler, LoopbackHttp, Request, Response};
-use serde_json::json;
+use base64::Engine as _;
+use serde_json::{Value, json};
+use std::io::{Read, Write};
 use std::sync::Arc;
 
 const TOKEN: &str = "sk_live_Q8r2XvN5mT1pL7wK9cB4zD6hJ3fY0sA";
@@ -75,6 +78,156 @@ async fn placeholders_reach_allowed_hosts_only_and_echoed_secrets_come_back_mask
     assert!(uses.iter().any(|r| r["target"] == "repo-only" && r["decision"] == "deny"));
     let everything = format!("{}{}{}", serde_json::to_string(&audit)?, server.transcript().join(""), server.log());
     assert!(find_secret(everything.as_bytes(), TOKEN.as_bytes()).is_none(), "the token leaked");
+    Ok(())
+}
+
+/// What the encoding echo sends after the echoed header.
+const PADDING: &str = "and some ordinary text that compresses well, and some ordinary text that compresses well";
+
+/// A server that echoes the request's `authorization` header as
+/// `auth=VALUE` and a line of [`PADDING`], encoded as the query names: a content coding (`gzip`,
+/// `br`, `deflate`, `gzip-twice`), a transfer coding (`te-gzip`), a
+/// charset that changes every byte (`utf-16`), or as is (`plain`). It
+/// encodes whether or not the request asked for it, as servers may.
+fn encoding_echo() -> Result<LoopbackHttp> {
+    let handler: Handler = Arc::new(|req: &Request| {
+        // Text that compresses, so the compressed token is bits, not its bytes.
+        let plain = format!("auth={}\n{PADDING}", req.header("authorization").unwrap_or("")).into_bytes();
+        let (headers, body): (&[(&str, &str)], Vec<u8>) = match req.query.as_str() {
+            "as=gzip" => (&[("content-encoding", "gzip")], gzip(&plain)),
+            "as=br" => (&[("content-encoding", "br")], brotli_of(&plain)),
+            "as=deflate" => (&[("content-encoding", "deflate")], zlib(&plain)),
+            "as=gzip-twice" => (&[("content-encoding", "gzip, gzip")], gzip(&gzip(&plain))),
+            "as=te-gzip" => (&[("transfer-encoding", "gzip")], gzip(&plain)),
+            "as=utf-16" => (
+                &[("content-type", "text/plain; charset=utf-16le")],
+                String::from_utf8_lossy(&plain).encode_utf16().flat_map(u16::to_le_bytes).collect(),
+            ),
+            _ => (&[("content-type", "text/plain")], plain),
+        };
+        let headers = headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
+        Response { status: 200, headers, body }
+    });
+    LoopbackHttp::start(handler)
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).expect("gzip in memory");
+    encoder.finish().expect("gzip in memory")
+}
+
+fn zlib(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).expect("zlib in memory");
+    encoder.finish().expect("zlib in memory")
+}
+
+fn brotli_of(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    brotli::BrotliCompress(&mut &bytes[..], &mut out, &brotli::enc::BrotliEncoderParams::default())
+        .expect("brotli in memory");
+    out
+}
+
+/// Every way a pack could read the body of an `http.fetch` output: its
+/// bytes, and those bytes decompressed (once or twice) or read as UTF-16.
+fn readable_forms(output: &Value) -> Vec<Vec<u8>> {
+    let raw = match (output["body"].as_str(), output["body_base64"].as_str()) {
+        (Some(text), _) => text.as_bytes().to_vec(),
+        (_, Some(b64)) => base64::engine::general_purpose::STANDARD.decode(b64).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let decoders: [fn(&[u8]) -> Option<Vec<u8>>; 3] = [
+        |b| read_all(flate2::read::MultiGzDecoder::new(b)),
+        |b| read_all(flate2::read::ZlibDecoder::new(b)),
+        |b| read_all(brotli::Decompressor::new(b, 4096)),
+    ];
+    let mut forms = vec![raw];
+    for _ in 0..2 {
+        let decoded: Vec<Vec<u8>> = forms.iter().flat_map(|f| decoders.iter().filter_map(|d| d(f))).collect();
+        forms.extend(decoded);
+    }
+    let utf16: Vec<Vec<u8>> = forms.iter().map(|f| utf16le(f).into_bytes()).collect();
+    forms.extend(utf16);
+    forms
+}
+
+/// `bytes` read as UTF-16LE (a stray last byte dropped, bad units as `?`).
+fn utf16le(bytes: &[u8]) -> String {
+    let units = bytes.chunks_exact(2).map(|p| u16::from_le_bytes([p[0], p[1]]));
+    char::decode_utf16(units).map(|c| c.unwrap_or('?')).collect()
+}
+
+fn read_all(mut reader: impl Read) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    reader.read_to_end(&mut out).ok()?;
+    (!out.is_empty()).then_some(out)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_echoed_secret_reaches_the_pack_masked_whatever_the_encoding_and_wherever_the_body_is_cut() -> Result<()> {
+    let instance = Instance::new(&[("HELMDECK_EGRESS_ALLOWLIST", "127.0.0.1")])?;
+    let admin = instance.token("operator", "admin")?;
+    let agent = instance.token("agent-ada", "packs:call")?;
+    let server = instance.serve()?;
+    let echo = encoding_echo()?;
+    let body = credential("echo-token", "api_key", &["127.0.0.1"], &["http"], json!({ "token": TOKEN }));
+    let (status, meta) = server.send(&admin, reqwest::Method::POST, "/api/v1/vault/credentials", Some(&body)).await?;
+    assert_eq!(status, 200, "{meta}");
+
+    // (query, what the pack asks for in Accept-Encoding, max_bytes)
+    let cases = [
+        ("as=plain", None, Some(21)),
+        ("as=gzip", Some("gzip"), None),
+        ("as=br", Some("br"), None),
+        ("as=deflate", None, None),
+        ("as=gzip-twice", Some("gzip"), None),
+        ("as=te-gzip", None, None),
+        ("as=utf-16", None, None),
+        // "auth=Bearer " is 12 bytes: the cut falls 1 and 9 bytes into the token.
+        ("as=plain", None, Some(13)),
+        ("as=plain", None, Some(21)),
+        // A compressed body cut in its token, after decoding.
+        ("as=gzip", Some("gzip"), Some(20)),
+    ];
+    for (query, accept, max_bytes) in cases {
+        let mut headers = json!({ "authorization": "Bearer ${vault:echo-token}" });
+        if let Some(accept) = accept {
+            headers["accept-encoding"] = accept.into();
+        }
+        let mut input = json!({ "url": echo.url(&format!("/?{query}")), "headers": headers });
+        if let Some(max) = max_bytes {
+            input["max_bytes"] = max.into();
+        }
+        let (status, answer) = server.call(&agent, "http.fetch", input).await?;
+        let case = format!("{query} (accept {accept:?}, max_bytes {max_bytes:?})");
+        for form in readable_forms(&answer["output"]) {
+            // Not the token, nor any prefix of it a cut could leave (8 bytes: `sk_live_`).
+            assert!(find_secret(&form, &TOKEN.as_bytes()[..8]).is_none(), "{case}: the pack can read the token: {answer}");
+        }
+        match status {
+            200 => {
+                let raw = answer["output"]["body"].as_str().unwrap_or_default();
+                // The UTF-16 echo is read as UTF-16 (its mask is written in UTF-16 too).
+                let text = match query {
+                    "as=utf-16" => utf16le(raw.as_bytes()),
+                    _ => raw.to_owned(),
+                };
+                assert!(text.starts_with("auth=Bearer ["), "{case}: the echo came back masked as text: {answer}");
+                if max_bytes.is_none() {
+                    assert_eq!(text, format!("auth=Bearer [REDACTED]\n{PADDING}"), "{case}: {answer}");
+                }
+            }
+            // A coding the host cannot decode is refused rather than handed over unread.
+            _ => assert_eq!(
+                (status, answer["error"]["code"].as_str(), ["as=gzip-twice", "as=te-gzip"].contains(&query)),
+                (502, Some("network_error"), true),
+                "{case}: {answer}"
+            ),
+        }
+    }
+    assert_eq!(echo.requests().len(), cases.len(), "every case reached the server");
     Ok(())
 }
 

@@ -16,9 +16,14 @@
 //! masking. Under a secret-looking JSON key, numbers and booleans are kept:
 //! counters such as `prompt_tokens` are never credentials.
 //!
+//! Response bodies handed to packs are masked for registered values in
+//! UTF-16 too ([`encoded`]).
+//!
 //! This runs on every record, so patterns are compiled once, registered
 //! values live in one Aho-Corasick automaton swapped in atomically, and a
 //! string with nothing to mask is not copied.
+
+mod encoded;
 
 use super::AuditEvent;
 use aho_corasick::{AhoCorasick, MatchKind};
@@ -76,6 +81,8 @@ struct Registered {
     values: Mutex<Vec<String>>,
     /// The automaton over `values`; readers never lock.
     matcher: ArcSwapOption<AhoCorasick>,
+    /// `values` in every byte form a body may carry them.
+    forms: ArcSwapOption<encoded::Forms>,
 }
 
 impl std::fmt::Debug for Redactor {
@@ -108,28 +115,37 @@ impl Redactor {
             .match_kind(MatchKind::LeftmostLongest)
             .build(values.iter().map(String::as_str).chain([secret]))
             .map_err(|e| crate::Error::internal(format!("cannot register a secret for redaction: {e}")))?;
+        let forms = encoded::Forms::new(values.iter().map(String::as_str).chain([secret]))?;
         values.push(secret.to_owned());
         self.inner.matcher.store(Some(Arc::new(matcher)));
+        self.inner.forms.store(Some(Arc::new(forms)));
         Ok(())
     }
 
     /// `bytes` with every registered value replaced by [`MASK`], and nothing
     /// else touched: for data handed back to a pack (an HTTP response that
     /// echoes a substituted credential), where shape rules would mangle
-    /// ordinary content. Borrowed when nothing matched.
+    /// ordinary content. Values are found in UTF-8 and UTF-16 (either byte
+    /// order), each masked in its own encoding. Borrowed when nothing matched.
     pub fn mask_registered<'a>(&self, bytes: &'a [u8]) -> Cow<'a, [u8]> {
-        let Some(matcher) = self.inner.matcher.load_full() else {
-            return Cow::Borrowed(bytes);
-        };
-        if !matcher.is_match(bytes) {
-            return Cow::Borrowed(bytes);
+        match self.inner.forms.load_full() {
+            Some(forms) => forms.mask(bytes),
+            None => Cow::Borrowed(bytes),
         }
-        let mut masked = Vec::with_capacity(bytes.len());
-        matcher.replace_all_with_bytes(bytes, &mut masked, |_, _, out| {
-            out.extend_from_slice(MASK.as_bytes());
-            true
-        });
-        Cow::Owned(masked)
+    }
+
+    /// How many bytes at the end of `bytes` are the start of a registered
+    /// value (in any form [`Redactor::mask_registered`] knows): what a body
+    /// cut short must drop so that no prefix of a secret survives the cut.
+    pub fn partial_tail(&self, bytes: &[u8]) -> usize {
+        self.inner.forms.load().as_deref().map_or(0, |forms| forms.partial_tail(bytes))
+    }
+
+    /// The longest registered value in any of its forms, in bytes: how far
+    /// past a cut a body must be read for a secret straddling it to be
+    /// masked whole.
+    pub fn longest_form(&self) -> usize {
+        self.inner.forms.load().as_deref().map_or(0, encoded::Forms::longest)
     }
 
     /// [`Redactor::mask_registered`] for text.

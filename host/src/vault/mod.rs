@@ -283,9 +283,28 @@ impl Vault {
         self.redactor.mask_registered_text(text)
     }
 
-    /// [`Vault::mask`] for bytes (a response body).
+    /// [`Vault::mask`] for bytes (a response body), in UTF-8 and UTF-16.
     pub fn mask_bytes(&self, bytes: &[u8]) -> Vec<u8> {
         self.redactor.mask_registered(bytes).into_owned()
+    }
+
+    /// How many bytes past a cut a body must be read so that a secret
+    /// straddling the cut can be masked whole ([`Vault::mask_cut`]).
+    pub fn mask_lookahead(&self) -> usize {
+        self.redactor.longest_form()
+    }
+
+    /// `bytes` masked, then cut to at most `limit` bytes. `complete` says
+    /// whether `bytes` is the whole body; when it is not, an end that is
+    /// the start of a secret (cut by the read) is dropped first, so no
+    /// prefix of a secret survives either cut.
+    pub fn mask_cut(&self, bytes: &[u8], limit: usize, complete: bool) -> Vec<u8> {
+        let mut masked = self.mask_bytes(bytes);
+        if !complete {
+            masked.truncate(masked.len() - self.redactor.partial_tail(&masked));
+        }
+        masked.truncate(limit);
+        masked
     }
 
     /// Where the key came from.

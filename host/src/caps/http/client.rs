@@ -69,6 +69,9 @@ pub struct OutboundRequest {
     pub max_body_bytes: Option<u64>,
     /// Follow 3xx redirects (at most 10), vetting each hop again.
     pub follow_redirects: bool,
+    /// Read up to this many bytes past the body limit (not counted in it),
+    /// for a caller that rewrites the body (masking) before cutting it.
+    pub lookahead: usize,
 }
 
 impl Default for OutboundRequest {
@@ -82,6 +85,7 @@ impl Default for OutboundRequest {
             timeout: None,
             max_body_bytes: None,
             follow_redirects: true,
+            lookahead: 0,
         }
     }
 }
@@ -93,10 +97,13 @@ pub struct OutboundResponse {
     pub status: u16,
     /// The response headers, as received.
     pub headers: HeaderMap,
-    /// The body, cut at the byte limit when `truncated` is set.
+    /// The body, decoded from its content coding (gzip, br, deflate), cut
+    /// at the byte limit plus the request's `lookahead` when `truncated` is set.
     pub body: Bytes,
-    /// The body was longer than the limit; the rest was not read.
+    /// The body was longer than what was read; the rest was not read.
     pub truncated: bool,
+    /// The byte limit that applied; `body` is longer only by the lookahead.
+    pub body_limit: usize,
     /// The URL of the last hop, after redirects.
     pub final_url: Url,
     /// How many redirects were followed.
@@ -189,7 +196,7 @@ impl GuardedHttpClient {
     }
 
     async fn follow(&self, prepared: Prepared, on_hop: &mut HopHook<'_>) -> Result<OutboundResponse, Error> {
-        let Prepared { mut hop, body_cap, follow_redirects, .. } = prepared;
+        let Prepared { mut hop, body_cap, follow_redirects, lookahead, .. } = prepared;
         let mut redirects = 0;
         loop {
             let target = self.vet(&hop.url, on_hop).await?;
@@ -202,7 +209,7 @@ impl GuardedHttpClient {
             let status = response.status();
             let next = if follow_redirects { hop.redirect_target(status, response.headers())? } else { None };
             let Some(next) = next else {
-                return read(response, hop.url, redirects, body_cap).await;
+                return read(response, hop.url, redirects, body_cap, lookahead).await;
             };
             if redirects == MAX_REDIRECTS {
                 return Err(Error::new(
@@ -237,15 +244,19 @@ impl GuardedHttpClient {
     }
 }
 
-/// Read the body up to `cap` bytes; past it, stop reading and say so.
+/// Read the body up to `limit + lookahead` bytes; past it, stop reading
+/// and say so. A body still in a coding the client did not decode is
+/// refused: what a caller cannot read, it cannot mask either.
 async fn read(
     mut response: reqwest::Response,
     final_url: Url,
     redirects: u32,
-    cap: usize,
+    limit: usize,
+    lookahead: usize,
 ) -> Result<OutboundResponse, Error> {
     let status = response.status().as_u16();
     let headers = std::mem::take(response.headers_mut());
+    let cap = limit.saturating_add(lookahead);
     let mut body = BytesMut::new();
     let mut truncated = false;
     while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&final_url, &e))? {
@@ -257,7 +268,38 @@ async fn read(
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(OutboundResponse { status, headers, body: body.freeze(), truncated, final_url, redirects })
+    // A body-less answer (HEAD, 204) may name a coding it never applied.
+    if !body.is_empty() {
+        undecoded(&headers, &final_url)?;
+    }
+    Ok(OutboundResponse { status, headers, body: body.freeze(), truncated, body_limit: limit, final_url, redirects })
+}
+
+/// Refuse a response whose body is still encoded after reqwest's decoding:
+/// a content coding it does not know or stacked codings (`gzip, gzip`), or
+/// a transfer coding other than `chunked` (`Transfer-Encoding: gzip`, which
+/// HTTP/1.1 clients need not support and the body would reach a pack raw).
+fn undecoded(headers: &HeaderMap, url: &Url) -> Result<(), Error> {
+    let coded = |name, ok: &[&str]| {
+        headers.get_all(name).iter().flat_map(|v| v.to_str().unwrap_or("?").split(',')).find_map(|coding| {
+            let coding = coding.trim().to_ascii_lowercase();
+            (!coding.is_empty() && !ok.contains(&coding.as_str())).then_some(coding)
+        })
+    };
+    let found = coded(reqwest::header::CONTENT_ENCODING, &["identity"])
+        .map(|c| ("content", c))
+        .or_else(|| coded(reqwest::header::TRANSFER_ENCODING, &["chunked"]).map(|c| ("transfer", c)));
+    match found {
+        None => Ok(()),
+        Some((kind, coding)) => Err(Error::new(
+            ErrorCode::NetworkError,
+            format!(
+                "`{}` answered in {kind} coding `{}`, which Helmdeck does not decode (it decodes gzip, br and deflate, one at a time); the body was not read",
+                origin(url),
+                coding.escape_debug()
+            ),
+        )),
+    }
 }
 
 /// Map a reqwest failure onto the closed set. reqwest's own message carries

@@ -4,7 +4,9 @@
 //! (`capabilities.http.hosts`) and the egress guard, and audited.
 //! `${vault:NAME}` placeholders are substituted here, at the boundary
 //! ([`substitute`]), and any registered secret a response echoes is masked
-//! before the pack sees it.
+//! before the pack sees it: in the decoded body (the client decodes gzip,
+//! br and deflate and refuses codings it cannot), in UTF-8 and UTF-16, over
+//! the whole body read before it is cut to the pack's limit.
 
 pub mod client;
 mod redirect;
@@ -35,6 +37,8 @@ impl Host for CapsContext {
             timeout: req.timeout_ms.map(|ms| Duration::from_millis(u64::from(ms))),
             max_body_bytes: req.max_body_bytes,
             follow_redirects: req.follow_redirects,
+            // Read far enough past the limit that a secret straddling it is masked whole.
+            lookahead: self.services.vault.mask_lookahead(),
         };
         // The request's record from the start: a fetch cut off with its call still leaves one.
         let request = CapabilityAudit::start(self, "http.fetch", Some(req.url.clone()), started);
@@ -60,8 +64,11 @@ impl Host for CapsContext {
         self.audit_hops(request, hops, &result, bytes_out).await?;
         let response = result?;
         // A server that echoes a substituted secret (or any the vault holds)
-        // does not hand it to the pack.
+        // does not hand it to the pack: the decoded body is masked whole,
+        // then cut to the pack's limit.
         let vault = &self.services.vault;
+        let body = vault.mask_cut(&response.body, response.body_limit, !response.truncated);
+        let truncated = response.truncated || response.body.len() > response.body_limit;
         Ok(Response {
             status: response.status,
             headers: response
@@ -72,8 +79,8 @@ impl Host for CapsContext {
                     value: vault.mask(&String::from_utf8_lossy(value.as_bytes())),
                 })
                 .collect(),
-            body: vault.mask_bytes(&response.body),
-            truncated: response.truncated,
+            body,
+            truncated,
             final_url: vault.mask(response.final_url.as_str()),
             redirects: response.redirects,
         })

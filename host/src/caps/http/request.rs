@@ -31,6 +31,7 @@ pub(super) struct Prepared {
     pub(super) timeout: Duration,
     pub(super) body_cap: usize,
     pub(super) follow_redirects: bool,
+    pub(super) lookahead: usize,
 }
 
 /// Check `req` and apply `limits`: an absent timeout or body limit takes
@@ -47,6 +48,7 @@ pub(super) fn prepare(req: OutboundRequest, limits: &HttpLimits) -> Result<Prepa
         timeout,
         body_cap: usize::try_from(body_cap).unwrap_or(usize::MAX),
         follow_redirects: req.follow_redirects,
+        lookahead: req.lookahead,
     })
 }
 
@@ -81,6 +83,11 @@ fn headers(pairs: Vec<(String, String)>) -> Result<HeaderMap, Error> {
     for (name, value) in pairs {
         let parsed = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| Error::invalid_input(format!("`headers`: `{}` is not a valid header name", quote(&name))))?;
+        // The client asks for the codings it decodes (gzip, br, deflate) and
+        // decodes them; a pack's own list could ask for one it cannot.
+        if parsed == reqwest::header::ACCEPT_ENCODING {
+            continue;
+        }
         if MANAGED_HEADERS.contains(&parsed.as_str()) {
             return Err(Error::invalid_input(format!(
                 "`headers`: `{parsed}` is set by the host; remove it from the request"
