@@ -94,3 +94,35 @@ async fn unknown_tools_and_malformed_tool_names_are_client_errors_never_500() ->
     assert_eq!((wrong_method.status, wrong_method.body["error"]["code"].as_str()), (405, Some("invalid_input")));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_path_the_operating_system_refuses_is_invalid_input_naming_the_field_for_every_capability()
+-> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    server.install(builtin_pack("fs")).await?;
+    server.install(builtin_pack("git")).await?;
+    let long_component = "a".repeat(300);
+    let long_path = format!("{}/f.txt", vec!["d".repeat(200); 19].join("/"));
+    assert!(long_path.len() < 4096, "within the tools' own 4096-character limit");
+    for path in [long_component.as_str(), long_path.as_str(), "nul\0byte.txt", "dir/\0"] {
+        let inputs = [
+            ("fs.read", json!({ "path": path })),
+            ("fs.write", json!({ "path": path, "content": "x" })),
+            ("fs.patch", json!({ "path": path, "search": "a", "replace": "b" })),
+            ("fs.list", json!({ "path": path })),
+            ("fs.delete", json!({ "path": path })),
+            ("git.init", json!({ "path": path })),
+            ("git.log", json!({ "path": path })),
+            ("git.diff", json!({ "path": path })),
+            ("git.commit", json!({ "path": path, "message": "m" })),
+        ];
+        for (tool, input) in inputs {
+            let answer = server.call(tool, &input).await?;
+            let shown = &path[..path.len().min(20)];
+            assert_eq!(answer.status, 400, "{tool} `{shown}...`: {}", answer.text);
+            let message = answer.error_message("invalid_input");
+            assert!(message.contains("`path`"), "{tool}: the message names the field: {message}");
+        }
+    }
+    Ok(())
+}
