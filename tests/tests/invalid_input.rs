@@ -3,7 +3,7 @@
 //! pointers for schema violations, and never a 500; the pack never runs.
 
 use helmdeck_tests::{ApiResponse, TestServer, builtin_pack};
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// Asserts a client error (4xx) in the error shape and returns the code.
 #[track_caller]
@@ -124,5 +124,92 @@ async fn a_path_the_operating_system_refuses_is_invalid_input_naming_the_field_f
             assert!(message.contains("`path`"), "{tool}: the message names the field: {message}");
         }
     }
+    Ok(())
+}
+
+/// A concrete URL for a documented path: names that exist where that matters.
+fn concrete(path: &str, method: &str) -> String {
+    let name = match (path, method) {
+        ("/api/v1/packs/{name}", "get") => "slow",
+        ("/api/v1/packs/{name}", "delete") => "not-installed",
+        ("/api/v1/packs/{name}" | "/api/v1/packs/{name}/{version}", _) => "slow.wait",
+        _ => "nothing-here",
+    };
+    path.replace("{name}", name)
+        .replace("{version}", "v1")
+        .replace("{id}", "0123abcd")
+        .replace("{client}", "claude-code")
+}
+
+/// A value of another JSON type than `schema` asks for.
+fn wrong_value(schema: &Value) -> Option<Value> {
+    Some(match schema["type"].as_str()? {
+        "string" => json!(5),
+        "integer" | "number" | "boolean" | "array" | "object" => json!("not-that"),
+        _ => return None,
+    })
+}
+
+#[tokio::test]
+async fn every_route_refuses_unknown_query_parameters_wrong_typed_bodies_and_bodies_it_does_not_take()
+-> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    server.install(helmdeck_tests::fixture_pack("slow-1.0")).await?;
+    let doc = server.get("/api/v1/openapi.json").await?.ok().clone();
+    let mut checked = 0;
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for (method, op) in operations.as_object().unwrap() {
+            let url = server.at(&concrete(path, method));
+            let verb: reqwest::Method = method.to_ascii_uppercase().parse()?;
+            let what = format!("{method} {path}");
+            let send = |url: String, body: Option<String>| {
+                let request = server.client().request(verb.clone(), url);
+                let request = match body {
+                    Some(body) => request.header("content-type", "application/json").body(body),
+                    None => request,
+                };
+                server.send(request)
+            };
+
+            // An unknown query parameter is refused, by name, whatever else the request says.
+            let separator = if url.contains('?') { '&' } else { '?' };
+            let unknown = send(format!("{url}{separator}colour=red"), None).await?;
+            assert_eq!(unknown.status, 400, "{what} with `?colour=red`: {}", unknown.text);
+            let message = unknown.error_message("invalid_input");
+            assert!(message.contains("colour"), "{what}: the refusal names the parameter: {message}");
+
+            let Some(schema) = op.pointer("/requestBody/content/application~1json/schema") else {
+                // A route that takes no body refuses one.
+                let body = send(url.clone(), Some(r#"{"ms": 0}"#.into())).await?;
+                assert_eq!(body.status, 400, "{what} takes no body: {}", body.text);
+                body.error("invalid_input");
+                checked += 1;
+                continue;
+            };
+            // A body of another JSON type than the documented object.
+            let array = send(url.clone(), Some("[]".into())).await?;
+            assert_eq!(array.status, 400, "{what} with a JSON array: {}", array.text);
+            array.error("invalid_input");
+            // A documented field of the wrong type is refused, naming the field.
+            let field = schema["properties"]
+                .as_object()
+                .and_then(|props| props.iter().find_map(|(name, s)| Some((name.clone(), wrong_value(s)?))));
+            if let Some((name, value)) = field {
+                let wrong = send(url.clone(), Some(json!({ name.clone(): value }).to_string())).await?;
+                assert_eq!(wrong.status, 400, "{what} with a wrong-typed `{name}`: {}", wrong.text);
+                let error = wrong.error("invalid_input").to_string();
+                assert!(error.contains(&name), "{what}: the refusal names `{name}`: {error}");
+            }
+            // An empty body is `{}`: refused by name when a field is required.
+            let empty = send(url.clone(), None).await?;
+            assert!(empty.status < 500, "{what} with an empty body: {}", empty.text);
+            if let Some(required) = schema["required"].as_array().and_then(|r| r.first()).and_then(Value::as_str) {
+                let error = empty.error("invalid_input").to_string();
+                assert!(error.contains(required), "{what}: an empty body lacks `{required}`: {error}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "only {checked} operations were checked");
     Ok(())
 }
