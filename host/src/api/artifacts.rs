@@ -1,9 +1,14 @@
-//! `GET /api/v1/artifacts/{id}`: download what a pack stored; and
-//! `GET /shared/artifacts/{id}`, the same through a signed, expiring link.
+//! `GET /api/v1/artifacts/{id}`: download what a pack stored, for its owner
+//! (the token subject whose call stored it) or `admin`; and
+//! `GET /shared/artifacts/{id}`, the same through a signed, expiring link:
+//! a bearer capability its owner chose to hand out, good for that one
+//! artifact. Another subject asking by id gets `not_found`, as for an id
+//! that does not exist.
 
 use super::auth::Caller;
 use super::error::ApiError;
 use crate::app::Helmdeck;
+use crate::artifacts::Reader;
 use crate::audit::{AuditEvent, AuditKind, Decision, Outcome};
 use crate::auth::Scope;
 use crate::store::ArtifactMeta;
@@ -21,7 +26,7 @@ pub async fn download(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::PacksRead)?;
-    let (meta, bytes) = app.services.artifacts.get(&id).await?;
+    let (meta, bytes) = app.services.artifacts.get(&id, Reader::Principal(&caller)).await?;
     Ok(artifact_response(meta, bytes))
 }
 
@@ -44,6 +49,9 @@ fn artifact_response(meta: ArtifactMeta, bytes: Vec<u8>) -> Response {
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }
+
+/// The audit actor of shared-link downloads.
+pub const SIGNED_LINK: &str = "signed-link";
 
 /// Query of a shared link.
 #[derive(Debug, serde::Deserialize)]
@@ -70,11 +78,11 @@ pub async fn shared_download(
             "this link is incomplete: a shared artifact link carries `expires` and `sig`; ask for a new link",
         )),
     };
-    let mut event = AuditEvent::new(AuditKind::Api, "signed-link".to_owned());
+    let mut event = AuditEvent::new(AuditKind::Api, SIGNED_LINK.to_owned());
     event.capability = Some("GET /shared/artifacts/{id}".to_owned());
     event.target = Some(path);
     let result = match checked {
-        Ok(()) => app.services.artifacts.get(&id).await,
+        Ok(()) => app.services.artifacts.get(&id, Reader::SignedLink).await,
         Err(e) => Err(e),
     };
     if let Err(e) = &result {
