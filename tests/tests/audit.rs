@@ -3,6 +3,7 @@
 //! edited by hand in the database, and the anchor it prints detects the
 //! newest records being removed.
 
+use futures::StreamExt as _;
 use helmdeck_tests::server::client_with_token;
 use helmdeck_tests::{Helmdeck, HttpFixture, TestServer, builtin_pack, fixture_pack};
 use serde_json::{Value, json};
@@ -148,5 +149,47 @@ async fn a_subject_reads_only_its_own_audit_records_unless_it_holds_audit_all() 
     for id in [&alice_call, &bob_call] {
         assert!(tail.stdout.contains(id.as_str()), "`helmdeck audit tail` shows {id}");
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_unauthenticated_requests_leave_a_bounded_number_of_records_that_still_count_them()
+-> anyhow::Result<()> {
+    const REQUESTS: usize = 10_000;
+    let server = TestServer::start().await?;
+    let anonymous = reqwest::Client::builder().no_proxy().build()?;
+    let garbage = client_with_token("not-a-jwt")?;
+    let answers = futures::stream::iter(0..REQUESTS)
+        .map(|n| {
+            let request = match n % 4 {
+                0 => anonymous.get(server.at("/api/v1/packs")),
+                1 => garbage.get(server.at("/api/v1/audit")),
+                2 => anonymous.post(server.at("/mcp")).json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "ping" })),
+                _ => anonymous.get(server.at("/shared/artifacts/0123abcd?expires=1&sig=00")),
+            };
+            async move { request.send().await.map(|r| r.status().as_u16()) }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+    for status in answers {
+        assert_eq!(status?, 401, "every unauthenticated request is refused");
+    }
+
+    let refusals = |records: &[Value]| -> Vec<Value> {
+        records.iter().filter(|r| r["actor"] == "anonymous" || r["actor"] == "signed-link").cloned().collect()
+    };
+    let live = refusals(&server.audit("decision=deny").await?);
+    assert!(live.len() <= 100, "{REQUESTS} unauthenticated requests left {} records", live.len());
+
+    // The count is still in the log: a refusal recorded in full stands for
+    // itself, a summary (written when its window closes, at the latest when
+    // the server stops) for the `suppressed` requests of its window.
+    let data = server.stop().await?;
+    let restarted = TestServer::builder().data_dir(data).start().await?;
+    let kept = refusals(&restarted.audit("decision=deny").await?);
+    assert!(kept.len() <= 100, "{} records", kept.len());
+    let counted: u64 = kept.iter().map(|r| r["details"]["suppressed"].as_u64().unwrap_or(1)).sum();
+    assert_eq!(counted, REQUESTS as u64, "the records count every refused request: {kept:#?}");
     Ok(())
 }

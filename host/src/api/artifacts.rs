@@ -64,11 +64,13 @@ pub struct LinkQuery {
 
 /// `GET /shared/artifacts/{id}?expires=..&sig=..`: the same download with no
 /// bearer token, for a link made by the artifacts capability. A bad or
-/// expired signature is `auth_failed` (401); every use is audited.
+/// expired signature is `auth_failed` (401); every use is audited, refusals
+/// sampled per source like every unauthenticated refusal.
 pub async fn shared_download(
     State(app): State<Arc<Helmdeck>>,
     Path(id): Path<String>,
     link: Result<Query<LinkQuery>, QueryRejection>,
+    extensions: axum::http::Extensions,
 ) -> Result<Response, ApiError> {
     let path = format!("/shared/artifacts/{id}");
     let checked = match link {
@@ -85,13 +87,16 @@ pub async fn shared_download(
         Ok(()) => app.services.artifacts.get(&id, Reader::SignedLink).await,
         Err(e) => Err(e),
     };
-    if let Err(e) = &result {
-        event.outcome = Outcome::Error(e.code);
-        if e.code == ErrorCode::AuthFailed {
-            event.decision = Decision::Deny;
+    match &result {
+        Ok(_) => drop(app.audit.record(event).await?),
+        Err(e) => {
+            event.outcome = Outcome::Error(e.code);
+            if e.code == ErrorCode::AuthFailed {
+                event.decision = Decision::Deny;
+            }
+            app.audit.record_unauthenticated(&super::auth::source(&extensions), event).await?;
         }
     }
-    app.audit.record(event).await?;
     let (meta, bytes) = result?;
     Ok(artifact_response(meta, bytes))
 }
