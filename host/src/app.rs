@@ -69,7 +69,7 @@ impl Helmdeck {
         let vault = Arc::new(
             Vault::open(store.clone(), config.vault_key.as_deref(), &paths.vault_key, redactor.clone()).await?,
         );
-        let audit = AuditLog::new(store.clone(), redactor);
+        let audit = AuditLog::with_sampling(store.clone(), redactor, config.unauthenticated_audit);
         let guard = Arc::new(EgressGuard::new(config.egress.clone(), resolver));
         let http = GuardedHttpClient::new(guard.clone(), config.http.clone())?;
         let artifacts =

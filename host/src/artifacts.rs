@@ -2,8 +2,15 @@
 //! Content lives in a blob backend (the filesystem under the data directory
 //! by default; an S3-compatible backend can implement [`BlobStore`] later),
 //! metadata in the [`Store`].
+//!
+//! An artifact belongs to the token subject whose call stored it
+//! ([`ArtifactMeta::actor`]). Every read names its [`Reader`]: a subject
+//! reads its own artifacts (`admin` every one), and another subject's are
+//! `not_found` exactly as an id that does not exist, so ids cannot be
+//! probed; a signed link is a bearer capability for its one artifact.
 
-use crate::store::{ArtifactMeta, Store, Timestamp, run_blocking};
+use crate::auth::{Principal, Scope};
+use crate::store::{ArtifactMeta, Store, StoreError, Timestamp, run_blocking};
 use crate::{Error, ErrorCode, Result};
 use helmdeck_marketplace::sha256_hex;
 use std::path::PathBuf;
@@ -43,6 +50,27 @@ impl BlobStore for FsBlobStore {
 
     fn get(&self, id: &str) -> std::io::Result<Vec<u8>> {
         std::fs::read(self.dir.join(id))
+    }
+}
+
+/// Who reads an artifact, which decides the artifacts they may read.
+#[derive(Debug, Clone, Copy)]
+pub enum Reader<'a> {
+    /// A token's holder: the artifacts its subject's calls stored; with
+    /// `admin`, every artifact.
+    Principal(&'a Principal),
+    /// The holder of a signed link to this artifact, verified by the caller:
+    /// a capability the owner chose to hand out (`/shared/artifacts/{id}`),
+    /// good for that one artifact until it expires.
+    SignedLink,
+}
+
+impl Reader<'_> {
+    fn may_read(&self, meta: &ArtifactMeta) -> bool {
+        match self {
+            Reader::Principal(p) => p.holds(Scope::Admin) || p.subject == meta.actor,
+            Reader::SignedLink => true,
+        }
     }
 }
 
@@ -99,18 +127,26 @@ impl ArtifactStore {
         Ok(meta)
     }
 
-    /// The metadata of artifact `id` (without reading its bytes); `not_found` when absent.
-    pub async fn meta(&self, id: &str) -> Result<ArtifactMeta> {
+    /// The metadata of artifact `id` (without reading its bytes) when
+    /// `reader` may read it; `not_found` when it is absent or not theirs,
+    /// with the same message either way.
+    pub async fn meta(&self, id: &str, reader: Reader<'_>) -> Result<ArtifactMeta> {
         if !id.chars().all(|c| c.is_ascii_hexdigit()) || id.is_empty() {
-            return Err(Error::not_found(format!("artifact `{id}` does not exist")));
+            return Err(absent(id));
         }
         let key = id.to_owned();
-        run_blocking(&self.store, move |s| s.get_artifact(&key)).await
+        let meta =
+            match run_blocking(&self.store, move |s| s.get_artifact(&key).map(Some).or_else(none_if_absent)).await? {
+                Some(meta) if reader.may_read(&meta) => meta,
+                _ => return Err(absent(id)),
+            };
+        Ok(meta)
     }
 
-    /// The metadata and bytes of artifact `id`; `not_found` when absent.
-    pub async fn get(&self, id: &str) -> Result<(ArtifactMeta, Vec<u8>)> {
-        let meta = self.meta(id).await?;
+    /// The metadata and bytes of artifact `id` when `reader` may read it;
+    /// `not_found` otherwise (see [`ArtifactStore::meta`]).
+    pub async fn get(&self, id: &str, reader: Reader<'_>) -> Result<(ArtifactMeta, Vec<u8>)> {
+        let meta = self.meta(id, reader).await?;
         let bytes = self.content(&meta).await?;
         Ok((meta, bytes))
     }
@@ -123,6 +159,18 @@ impl ArtifactStore {
             .await
             .map_err(|e| Error::internal(format!("artifact read task failed: {e}")))?
             .map_err(|e| Error::internal(format!("the artifact's content is missing: {e}")))
+    }
+}
+
+/// The one answer for an artifact a reader cannot have, whether it exists or not.
+fn absent(id: &str) -> Error {
+    Error::not_found(format!("artifact `{id}` does not exist"))
+}
+
+fn none_if_absent(e: StoreError) -> std::result::Result<Option<ArtifactMeta>, StoreError> {
+    match e {
+        StoreError::NotFound { .. } => Ok(None),
+        other => Err(other),
     }
 }
 
@@ -158,9 +206,28 @@ mod tests {
         let s = store(dir.path(), 1024);
         let meta = s.put("shot.png", "image/png", b"png!".to_vec(), "ada", None, Some("browser".into())).await.unwrap();
         assert_eq!(meta.sha256, sha256_hex(b"png!"));
-        let (read, bytes) = s.get(&meta.id).await.unwrap();
+        let (read, bytes) = s.get(&meta.id, Reader::Principal(&principal("ada", &[]))).await.unwrap();
         assert_eq!(read, meta);
         assert_eq!(bytes, b"png!");
+    }
+
+    fn principal(subject: &str, scopes: &[Scope]) -> Principal {
+        Principal { subject: subject.to_owned(), scopes: scopes.iter().copied().collect() }
+    }
+
+    #[tokio::test]
+    async fn another_subject_gets_not_found_as_for_a_missing_id_while_admin_and_links_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path(), 1024);
+        let meta = s.put("a.txt", "text/plain", b"mine".to_vec(), "ada", None, None).await.unwrap();
+        let other = principal("eve", &[Scope::PacksRead, Scope::PacksCall, Scope::AuditAll]);
+        let refused = s.get(&meta.id, Reader::Principal(&other)).await.unwrap_err();
+        let missing_id = format!("{}0", &meta.id[..meta.id.len() - 1]);
+        let missing = s.get(&missing_id, Reader::Principal(&other)).await.unwrap_err();
+        assert_eq!((refused.code, missing.code), (ErrorCode::NotFound, ErrorCode::NotFound));
+        assert_eq!(refused.message.replace(&meta.id, "ID"), missing.message.replace(&missing_id, "ID"));
+        assert!(s.get(&meta.id, Reader::Principal(&principal("root", &[Scope::Admin]))).await.is_ok());
+        assert!(s.get(&meta.id, Reader::SignedLink).await.is_ok());
     }
 
     #[tokio::test]
@@ -171,7 +238,7 @@ mod tests {
         assert_eq!(big.code, ErrorCode::ResourceExhausted);
         let typed = s.put("a", "png", b"1".to_vec(), "ada", None, None).await.unwrap_err();
         assert!(typed.message.contains("content_type"), "{}", typed.message);
-        assert_eq!(s.get("../../etc/passwd").await.unwrap_err().code, ErrorCode::NotFound);
-        assert_eq!(s.get("0123abcd").await.unwrap_err().code, ErrorCode::NotFound);
+        assert_eq!(s.get("../../etc/passwd", Reader::SignedLink).await.unwrap_err().code, ErrorCode::NotFound);
+        assert_eq!(s.get("0123abcd", Reader::SignedLink).await.unwrap_err().code, ErrorCode::NotFound);
     }
 }

@@ -20,9 +20,12 @@ pub enum Scope {
     /// Call tools.
     #[serde(rename = "packs:call")]
     PacksCall,
-    /// Read the audit log.
+    /// Read the audit records of the token's own subject.
     #[serde(rename = "audit:read")]
     AuditRead,
+    /// Read every subject's audit records; implies `audit:read`.
+    #[serde(rename = "audit:all")]
+    AuditAll,
     /// Install and remove packs, grant capabilities; implies every other scope.
     #[serde(rename = "admin")]
     Admin,
@@ -30,9 +33,9 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 4] = [Scope::PacksRead, Scope::PacksCall, Scope::AuditRead, Scope::Admin];
+    pub const ALL: [Scope; 5] = [Scope::PacksRead, Scope::PacksCall, Scope::AuditRead, Scope::AuditAll, Scope::Admin];
     /// What `helmdeck token issue` grants when no `--scope` is given: an agent's
-    /// working set, without administration.
+    /// working set, without administration or other subjects' records.
     pub const DEFAULT: [Scope; 3] = [Scope::PacksRead, Scope::PacksCall, Scope::AuditRead];
 
     /// The wire name (`packs:call`).
@@ -41,8 +44,26 @@ impl Scope {
             Scope::PacksRead => "packs:read",
             Scope::PacksCall => "packs:call",
             Scope::AuditRead => "audit:read",
+            Scope::AuditAll => "audit:all",
             Scope::Admin => "admin",
         }
+    }
+
+    /// What holding this scope allows, in a few words (`token issue --help`).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Scope::PacksRead => "list packs and tools, read schemas and the caller's own artifacts",
+            Scope::PacksCall => "call tools, open sessions",
+            Scope::AuditRead => "read the audit records of the token's own calls",
+            Scope::AuditAll => "read every subject's audit records",
+            Scope::Admin => "everything: install packs, the vault, every artifact and audit record",
+        }
+    }
+
+    /// Whether holding `self` grants `other` (`admin` grants every scope,
+    /// `audit:all` grants `audit:read`).
+    pub fn grants(self, other: Scope) -> bool {
+        self == other || self == Scope::Admin || (self == Scope::AuditAll && other == Scope::AuditRead)
     }
 }
 
@@ -82,9 +103,14 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// `unauthorized` unless the caller holds `scope` (or `admin`).
+    /// Whether the caller holds `scope`, or a scope that grants it.
+    pub fn holds(&self, scope: Scope) -> bool {
+        self.scopes.iter().any(|held| held.grants(scope))
+    }
+
+    /// `unauthorized` unless the caller [holds](Principal::holds) `scope`.
     pub fn require(&self, scope: Scope) -> Result<()> {
-        if self.scopes.contains(&scope) || self.scopes.contains(&Scope::Admin) {
+        if self.holds(scope) {
             return Ok(());
         }
         Err(Error::unauthorized(format!(
@@ -101,6 +127,10 @@ pub struct TokenKeys {
     decoding: DecodingKey,
     validation: Validation,
 }
+
+/// Audit actors Helmdeck itself uses for requests without a subject: a
+/// token for one of them would read those records as its own.
+pub const RESERVED_SUBJECTS: [&str; 4] = ["anonymous", "signed-link", "system", "helmdeck"];
 
 /// Shortest secret accepted from `HELMDECK_JWT_SECRET`.
 const MIN_SECRET_BYTES: usize = 32;
@@ -137,6 +167,11 @@ impl TokenKeys {
     pub fn issue(&self, subject: &str, scopes: &BTreeSet<Scope>, ttl: Duration) -> Result<String> {
         if subject.trim().is_empty() {
             return Err(Error::invalid_input("`subject` must not be empty"));
+        }
+        if RESERVED_SUBJECTS.contains(&subject) {
+            return Err(Error::invalid_input(format!(
+                "`{subject}` is the audit actor of requests no token vouches for; choose another subject"
+            )));
         }
         let now = unix_now();
         let claims = Claims {
@@ -218,11 +253,30 @@ mod tests {
     }
 
     #[test]
+    fn audit_all_grants_audit_read_and_admin_grants_everything() {
+        let auditor = Principal { subject: "a".into(), scopes: [Scope::AuditAll].into() };
+        assert!(auditor.holds(Scope::AuditRead) && auditor.holds(Scope::AuditAll));
+        assert!(!auditor.holds(Scope::PacksRead));
+        let reader = Principal { subject: "r".into(), scopes: Scope::DEFAULT.into() };
+        assert!(!reader.holds(Scope::AuditAll), "the default scopes read only the token's own records");
+        let admin = Principal { subject: "x".into(), scopes: [Scope::Admin].into() };
+        assert!(Scope::ALL.into_iter().all(|s| admin.holds(s)));
+    }
+
+    #[test]
     fn tokens_from_another_key_and_garbage_fail_authentication() {
         let other = TokenKeys::from_secret(&[8u8; 32]).unwrap();
         let token = other.issue("x", &Scope::DEFAULT.into(), Duration::from_secs(60)).unwrap();
         for bad in [token.as_str(), "not-a-jwt", ""] {
             assert_eq!(keys().verify(bad).unwrap_err().code, ErrorCode::AuthFailed);
+        }
+    }
+
+    #[test]
+    fn the_actors_of_unauthenticated_requests_are_not_token_subjects() {
+        for reserved in RESERVED_SUBJECTS {
+            let err = keys().issue(reserved, &Scope::DEFAULT.into(), Duration::from_secs(60)).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidInput, "{reserved}");
         }
     }
 

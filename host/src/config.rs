@@ -49,6 +49,8 @@ pub struct Config {
     pub vault_key: Option<String>,
     /// The MCP endpoints.
     pub mcp: McpConfig,
+    /// How refusals of unauthenticated requests are sampled into the audit log.
+    pub unauthenticated_audit: crate::audit::SamplingConfig,
 }
 
 /// Where the built-in packs are published and who signs them.
@@ -137,6 +139,10 @@ pub struct FileConfig {
     pub mcp_allowed_origins: Option<String>,
     /// Largest image returned inline over MCP, in bytes (default 1048576).
     pub mcp_inline_image_bytes: Option<u64>,
+    /// Window of the unauthenticated-refusal sampling, in seconds (default 60).
+    pub audit_unauthenticated_window_secs: Option<u64>,
+    /// Unauthenticated refusals recorded in full per source and window (default 20).
+    pub audit_unauthenticated_burst: Option<u32>,
 }
 
 impl FileConfig {
@@ -220,6 +226,11 @@ impl Config {
         if let Some(bytes) = file.mcp_inline_image_bytes {
             mcp.inline_image_bytes = bytes;
         }
+        let mut unauthenticated_audit = crate::audit::SamplingConfig::default();
+        if let Some(secs) = file.audit_unauthenticated_window_secs {
+            unauthenticated_audit.window = Duration::from_secs(secs.max(1));
+        }
+        unauthenticated_audit.burst = file.audit_unauthenticated_burst.unwrap_or(unauthenticated_audit.burst);
         Ok(Config {
             data_dir,
             listen,
@@ -234,6 +245,7 @@ impl Config {
             public_url,
             vault_key: overrides.vault_key,
             mcp,
+            unauthenticated_audit,
         })
     }
 

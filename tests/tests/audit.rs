@@ -3,7 +3,9 @@
 //! edited by hand in the database, and the anchor it prints detects the
 //! newest records being removed.
 
-use helmdeck_tests::{Helmdeck, HttpFixture, TestServer, builtin_pack};
+use futures::StreamExt as _;
+use helmdeck_tests::server::client_with_token;
+use helmdeck_tests::{Helmdeck, HttpFixture, TestServer, builtin_pack, fixture_pack};
 use serde_json::{Value, json};
 use std::net::Ipv4Addr;
 
@@ -90,5 +92,104 @@ async fn the_anchor_verify_prints_catches_the_newest_records_being_removed() -> 
     let malformed = cli.run(["audit", "verify", "--anchor", "12"]).await?;
     assert!(!malformed.status.success() && malformed.stderr.contains("--anchor"), "{}", malformed.stderr);
     assert!(malformed.stderr.contains("ID:HASH"), "{}", malformed.stderr);
+    Ok(())
+}
+
+/// Every record a token's holder gets from `GET /api/v1/audit`, following cursors.
+async fn audit_as(server: &TestServer, client: &reqwest::Client, query: &str) -> anyhow::Result<Vec<Value>> {
+    let mut records = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = server.send(client.get(server.at(&format!("/api/v1/audit?limit=1000{query}{cursor}")))).await?;
+        let body = page.ok();
+        records.extend(body["records"].as_array().cloned().unwrap_or_default());
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return Ok(records),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_subject_reads_only_its_own_audit_records_unless_it_holds_audit_all() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    server.install(fixture_pack("slow-1.0")).await?;
+    // Default scopes (packs:read, packs:call, audit:read) for the two agents.
+    let alice = client_with_token(&server.issue_token("alice", &[], "1h").await?)?;
+    let bob = client_with_token(&server.issue_token("bob", &[], "1h").await?)?;
+    let call = |client: &reqwest::Client| client.post(server.at("/api/v1/packs/slow.wait")).json(&json!({ "ms": 0 }));
+    let alice_call = server.send(call(&alice)).await?.ok()["call_id"].as_str().unwrap().to_owned();
+    let bob_call = server.send(call(&bob)).await?.ok()["call_id"].as_str().unwrap().to_owned();
+
+    let own = audit_as(&server, &alice, "").await?;
+    assert!(own.iter().any(|r| r["call_id"] == alice_call), "alice reads her own call: {own:#?}");
+    let others: Vec<&Value> = own.iter().filter(|r| r["actor"] != "alice").collect();
+    assert!(others.is_empty(), "alice reads only her own records, not: {others:#?}");
+    assert!(audit_as(&server, &alice, &format!("&call_id={bob_call}")).await?.is_empty(), "not bob's call by its id");
+    let message = server.send(alice.get(server.at("/api/v1/audit?actor=bob"))).await?.error_message("unauthorized");
+    assert!(message.contains("audit:all"), "asking for another subject's records names the scope: {message}");
+
+    // `audit:all` and `admin` read everyone's.
+    let auditor = client_with_token(&server.issue_token("auditor", &["audit:all"], "1h").await?)?;
+    for reader in [&auditor, server.client()] {
+        let all = audit_as(&server, reader, "").await?;
+        for id in [&alice_call, &bob_call] {
+            assert!(all.iter().any(|r| &r["call_id"] == id), "{id} is visible to an auditor: {all:#?}");
+        }
+    }
+    assert_eq!(audit_as(&server, &auditor, "&actor=bob").await?.iter().filter(|r| r["call_id"] == bob_call).count(), 1);
+
+    // The scopes say so where tokens are made.
+    let help = server.run_cli(["token", "issue", "--help"]).await?.success()?;
+    assert!(help.stdout.contains("audit:all"), "{}", help.stdout);
+    assert!(help.stdout.contains("own"), "the help says audit:read covers the token's own records: {}", help.stdout);
+
+    // The operator, on the data directory, still reads the whole log.
+    let tail = server.run_cli(["audit", "tail", "--json", "-n", "1000"]).await?.success()?;
+    for id in [&alice_call, &bob_call] {
+        assert!(tail.stdout.contains(id.as_str()), "`helmdeck audit tail` shows {id}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_unauthenticated_requests_leave_a_bounded_number_of_records_that_still_count_them()
+-> anyhow::Result<()> {
+    const REQUESTS: usize = 10_000;
+    let server = TestServer::start().await?;
+    let anonymous = reqwest::Client::builder().no_proxy().build()?;
+    let garbage = client_with_token("not-a-jwt")?;
+    let answers = futures::stream::iter(0..REQUESTS)
+        .map(|n| {
+            let request = match n % 4 {
+                0 => anonymous.get(server.at("/api/v1/packs")),
+                1 => garbage.get(server.at("/api/v1/audit")),
+                2 => anonymous.post(server.at("/mcp")).json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "ping" })),
+                _ => anonymous.get(server.at("/shared/artifacts/0123abcd?expires=1&sig=00")),
+            };
+            async move { request.send().await.map(|r| r.status().as_u16()) }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+    for status in answers {
+        assert_eq!(status?, 401, "every unauthenticated request is refused");
+    }
+
+    let refusals = |records: &[Value]| -> Vec<Value> {
+        records.iter().filter(|r| r["actor"] == "anonymous" || r["actor"] == "signed-link").cloned().collect()
+    };
+    let live = refusals(&server.audit("decision=deny").await?);
+    assert!(live.len() <= 100, "{REQUESTS} unauthenticated requests left {} records", live.len());
+
+    // The count is still in the log: a refusal recorded in full stands for
+    // itself, a summary (written when its window closes, at the latest when
+    // the server stops) for the `suppressed` requests of its window.
+    let data = server.stop().await?;
+    let restarted = TestServer::builder().data_dir(data).start().await?;
+    let kept = refusals(&restarted.audit("decision=deny").await?);
+    assert!(kept.len() <= 100, "{} records", kept.len());
+    let counted: u64 = kept.iter().map(|r| r["details"]["suppressed"].as_u64().unwrap_or(1)).sum();
+    assert_eq!(counted, REQUESTS as u64, "the records count every refused request: {kept:#?}");
     Ok(())
 }

@@ -90,3 +90,40 @@ async fn a_token_without_the_needed_scope_gets_403_unauthorized() -> anyhow::Res
     assert_eq!(names, ["slow"], "nothing was installed or removed");
     Ok(())
 }
+
+#[tokio::test]
+async fn an_artifact_is_read_back_by_its_owner_and_admin_only_while_its_signed_link_is_a_shared_capability()
+-> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    server.install(fixture_pack("fixture-pack")).await?;
+    let alice = client_with_token(&server.issue_token("alice", &[], "1h").await?)?;
+    let mallory = client_with_token(&server.issue_token("mallory", &[], "1h").await?)?;
+
+    let made =
+        server.send(alice.post(server.at("/api/v1/packs/fixture.png")).json(&json!({ "width": 2, "height": 2 })));
+    let image = made.await?.ok()["output"]["image"].clone();
+    let id = image["id"].as_str().expect("an artifact id").to_owned();
+    let by_id = server.at(&format!("/api/v1/artifacts/{id}"));
+
+    let own = alice.get(&by_id).send().await?;
+    assert_eq!(own.status(), 200, "the owner reads its artifact back");
+    assert_eq!(own.headers()["content-type"], "image/png");
+
+    // Another subject with the same scopes learns nothing, not even that the
+    // artifact exists: the answer is the one an unknown id gets.
+    let stolen = server.send(mallory.get(&by_id)).await?;
+    let refusal = stolen.error_message("not_found");
+    let unknown = format!("{}{}", &id[..id.len() - 1], if id.ends_with('0') { '1' } else { '0' });
+    let absent = server.send(mallory.get(server.at(&format!("/api/v1/artifacts/{unknown}")))).await?;
+    assert_eq!(refusal.replace(&id, "ID"), absent.error_message("not_found").replace(&unknown, "ID"));
+
+    // Admin reads everyone's.
+    assert_eq!(server.client().get(&by_id).send().await?.status(), 200, "admin reads every artifact");
+
+    // The signed link is a bearer capability: whoever holds it downloads,
+    // token or not (its owner chose to hand it out).
+    let link = image["download_url"].as_str().expect("a signed link");
+    let anonymous = reqwest::Client::builder().no_proxy().build()?;
+    assert_eq!(anonymous.get(link).send().await?.status(), 200, "a signed link needs no token");
+    Ok(())
+}

@@ -1,9 +1,14 @@
-//! `GET /api/v1/artifacts/{id}`: download what a pack stored; and
-//! `GET /shared/artifacts/{id}`, the same through a signed, expiring link.
+//! `GET /api/v1/artifacts/{id}`: download what a pack stored, for its owner
+//! (the token subject whose call stored it) or `admin`; and
+//! `GET /shared/artifacts/{id}`, the same through a signed, expiring link:
+//! a bearer capability its owner chose to hand out, good for that one
+//! artifact. Another subject asking by id gets `not_found`, as for an id
+//! that does not exist.
 
 use super::auth::Caller;
 use super::error::ApiError;
 use crate::app::Helmdeck;
+use crate::artifacts::Reader;
 use crate::audit::{AuditEvent, AuditKind, Decision, Outcome};
 use crate::auth::Scope;
 use crate::store::ArtifactMeta;
@@ -21,7 +26,7 @@ pub async fn download(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::PacksRead)?;
-    let (meta, bytes) = app.services.artifacts.get(&id).await?;
+    let (meta, bytes) = app.services.artifacts.get(&id, Reader::Principal(&caller)).await?;
     Ok(artifact_response(meta, bytes))
 }
 
@@ -45,6 +50,9 @@ fn artifact_response(meta: ArtifactMeta, bytes: Vec<u8>) -> Response {
     response
 }
 
+/// The audit actor of shared-link downloads.
+pub const SIGNED_LINK: &str = "signed-link";
+
 /// Query of a shared link.
 #[derive(Debug, serde::Deserialize)]
 pub struct LinkQuery {
@@ -56,11 +64,13 @@ pub struct LinkQuery {
 
 /// `GET /shared/artifacts/{id}?expires=..&sig=..`: the same download with no
 /// bearer token, for a link made by the artifacts capability. A bad or
-/// expired signature is `auth_failed` (401); every use is audited.
+/// expired signature is `auth_failed` (401); every use is audited, refusals
+/// sampled per source like every unauthenticated refusal.
 pub async fn shared_download(
     State(app): State<Arc<Helmdeck>>,
     Path(id): Path<String>,
     link: Result<Query<LinkQuery>, QueryRejection>,
+    extensions: axum::http::Extensions,
 ) -> Result<Response, ApiError> {
     let path = format!("/shared/artifacts/{id}");
     let checked = match link {
@@ -70,20 +80,23 @@ pub async fn shared_download(
             "this link is incomplete: a shared artifact link carries `expires` and `sig`; ask for a new link",
         )),
     };
-    let mut event = AuditEvent::new(AuditKind::Api, "signed-link".to_owned());
+    let mut event = AuditEvent::new(AuditKind::Api, SIGNED_LINK.to_owned());
     event.capability = Some("GET /shared/artifacts/{id}".to_owned());
     event.target = Some(path);
     let result = match checked {
-        Ok(()) => app.services.artifacts.get(&id).await,
+        Ok(()) => app.services.artifacts.get(&id, Reader::SignedLink).await,
         Err(e) => Err(e),
     };
-    if let Err(e) = &result {
-        event.outcome = Outcome::Error(e.code);
-        if e.code == ErrorCode::AuthFailed {
-            event.decision = Decision::Deny;
+    match &result {
+        Ok(_) => drop(app.audit.record(event).await?),
+        Err(e) => {
+            event.outcome = Outcome::Error(e.code);
+            if e.code == ErrorCode::AuthFailed {
+                event.decision = Decision::Deny;
+            }
+            app.audit.record_unauthenticated(&super::auth::source(&extensions), event).await?;
         }
     }
-    app.audit.record(event).await?;
     let (meta, bytes) = result?;
     Ok(artifact_response(meta, bytes))
 }

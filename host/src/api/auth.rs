@@ -3,17 +3,21 @@
 //! Every request under `/api/v1` needs a valid bearer token (401 in the
 //! error shape otherwise) and leaves one audit record. Tool calls are
 //! recorded by the dispatcher with their pack details; their handlers mark
-//! the response so this layer does not record them twice.
+//! the response so this layer does not record them twice. Refusals of
+//! requests without a valid token are sampled per source address
+//! ([`crate::audit::sampler`]): nobody without a token can grow the log
+//! without bound.
 
 use super::error::ApiError;
 use crate::app::Helmdeck;
-use crate::audit::{AuditEvent, AuditKind, Decision, Outcome};
+use crate::audit::{AuditEvent, AuditKind, Decision, Outcome, source_of};
 use crate::auth::Principal;
 use crate::{Error, ErrorCode};
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, header};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{Extensions, HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -30,14 +34,16 @@ pub async fn authenticate(State(app): State<Arc<Helmdeck>>, mut request: Request
         request.extensions().get::<MatchedPath>().map_or(request.uri().path(), |p| p.as_str())
     );
     let target = request.uri().path().to_owned();
+    let source = source(request.extensions());
     let principal = verify(&app, request.headers());
+    let authenticated = principal.is_ok();
     let (actor, response) = match principal {
         Ok(principal) => {
             let actor = principal.subject.clone();
             request.extensions_mut().insert(principal);
             (actor, next.run(request).await)
         }
-        Err(error) => ("anonymous".to_owned(), ApiError::from(error).into_response()),
+        Err(error) => (ANONYMOUS.to_owned(), ApiError::from(error).into_response()),
     };
     if response.extensions().get::<AlreadyAudited>().is_some() {
         return response;
@@ -52,12 +58,26 @@ pub async fn authenticate(State(app): State<Arc<Helmdeck>>, mut request: Request
             event.decision = Decision::Deny;
         }
     }
-    if let Err(e) = app.audit.record(event).await {
+    let recorded = match authenticated {
+        true => app.audit.record(event).await.map(drop),
+        false => app.audit.record_unauthenticated(&source, event).await,
+    };
+    if let Err(e) = recorded {
         // The action already happened; refuse to report success for it unrecorded.
         tracing::error!(error = %e, "audit record failed");
         return ApiError::from(e).into_response();
     }
     response
+}
+
+/// The audit actor of a request no valid token vouches for.
+pub const ANONYMOUS: &str = "anonymous";
+
+/// Where a request came from, as the sampling of unauthenticated refusals
+/// counts it: the peer's address (`serve` records it with each connection),
+/// `unknown` without one.
+pub fn source(extensions: &Extensions) -> String {
+    source_of(extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()))
 }
 
 /// The caller a request's `Authorization: Bearer` token names; `auth_failed`

@@ -48,19 +48,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Parse a request body as JSON; an empty body is `{}` (tools without
-/// required fields take no body). Errors are `invalid_input` with the
-/// position of the problem.
-pub fn parse_json_body(bytes: &[u8]) -> Result<Value, Error> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(json!({}));
-    }
-    serde_json::from_slice(bytes).map_err(|e| {
-        Error::invalid_input(format!("the request body is not valid JSON: {e}"))
-            .with_details(json!({ "line": e.line(), "column": e.column() }))
-    })
-}
-
 /// Answer for unknown routes, in the error shape.
 pub async fn no_route(uri: axum::http::Uri) -> ApiError {
     Error::not_found(format!("no route `{}`; `GET /api/v1/openapi.json` lists every route", uri.path())).into()

@@ -10,19 +10,19 @@
 //! [`Marketplace`]: crate::marketplace::Marketplace
 
 use super::auth::Caller;
-use super::error::{ApiError, parse_json_body};
+use super::error::ApiError;
+use super::extract::{ApiQuery, JsonBody};
+use crate::Result;
 use crate::app::Helmdeck;
 use crate::auth::Scope;
 use crate::marketplace::{Grants, MarketInstall, MarketListing, PackSpec, Progress, Quiet};
-use crate::{Error, Result};
 use axum::Json;
-use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use helmdeck_marketplace::Capability;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -44,7 +44,7 @@ pub struct ListingQuery {
 pub async fn list(
     State(app): AppState,
     caller: Caller,
-    Query(query): Query<ListingQuery>,
+    ApiQuery(query): ApiQuery<ListingQuery>,
 ) -> Result<Json<MarketListing>, ApiError> {
     caller.require(Scope::PacksRead)?;
     let listing = app.marketplace.listing(query.refresh).await?;
@@ -75,10 +75,9 @@ pub async fn install(
     State(app): AppState,
     caller: Caller,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBody(body): JsonBody<InstallBody>,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Admin)?;
-    let body: InstallBody = parse_body(&body, "install request")?;
     let req = MarketInstall {
         spec: PackSpec::parse(&body.pack, body.catalog)?,
         grants: Grants::Only(body.grants.into_iter().collect()),
@@ -139,14 +138,13 @@ pub struct UpgradeBody {
 }
 
 /// `POST /api/v1/marketplace/upgrade`: upgrade one or every catalog-installed pack. Admin only.
-pub async fn upgrade(State(app): AppState, caller: Caller, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn upgrade(
+    State(app): AppState,
+    caller: Caller,
+    JsonBody(body): JsonBody<UpgradeBody>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Admin)?;
-    let body: UpgradeBody = parse_body(&body, "upgrade request")?;
     let grants: BTreeSet<Capability> = body.grants.into_iter().collect();
     let outcomes = app.marketplace.upgrade(body.pack.as_deref(), &grants, &caller.subject, &Quiet).await?;
     Ok(Json(json!({ "packs": outcomes })))
-}
-
-fn parse_body<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
-    serde_json::from_value(parse_json_body(bytes)?).map_err(|e| Error::invalid_input(format!("{what}: {e}")))
 }

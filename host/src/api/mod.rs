@@ -1,7 +1,8 @@
 //! The HTTP surface: health probes, the authenticated, audited `/api/v1`
 //! REST API, and MCP ([`mcp`]: `/mcp` and the legacy SSE transport). REST
 //! routes are declared once in [`routes`]; the router and the OpenAPI
-//! document are built from that table. Signed artifact links
+//! document are built from that table, and [`extract`] enforces what each
+//! entry documents (query parameters, body). Signed artifact links
 //! (`/shared/artifacts/{id}`) carry their own credential and sit outside the
 //! token check.
 
@@ -10,6 +11,7 @@ mod audit;
 pub mod auth;
 mod connect;
 pub mod error;
+pub mod extract;
 mod health;
 mod marketplace;
 pub mod mcp;
@@ -23,21 +25,28 @@ pub mod views;
 use crate::app::Helmdeck;
 use axum::Router;
 use axum::routing::get;
+use extract::RequestRules;
 use std::sync::Arc;
 
 /// The whole HTTP application.
 pub fn router(app: Arc<Helmdeck>) -> Router {
     let mut api = Router::new();
     for route in routes::api_routes() {
-        api = api.route(route.path, route.handler);
+        let rules = RequestRules::of(&route);
+        api = api.route(route.path, rules.apply(route.handler));
     }
+    let open = |route: &str, query: &[&'static str]| RequestRules::new(format!("GET {route}"), query, None);
+    let shared_query: Vec<&'static str> = routes::SHARED_ARTIFACT_QUERY.iter().map(|(name, _)| *name).collect();
     let api = api
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), auth::authenticate))
         .method_not_allowed_fallback(error::wrong_method);
     Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route(routes::SHARED_ARTIFACT_PATH, get(artifacts::shared_download))
+        .route("/healthz", open("/healthz", &[]).apply(get(health::healthz)))
+        .route("/readyz", open("/readyz", &[]).apply(get(health::readyz)))
+        .route(
+            routes::SHARED_ARTIFACT_PATH,
+            open(routes::SHARED_ARTIFACT_PATH, &shared_query).apply(get(artifacts::shared_download)),
+        )
         .merge(api)
         .merge(mcp::router(app.clone()))
         .fallback(error::no_route)

@@ -1,7 +1,8 @@
 //! `/api/v1/packs`: list, describe, call, install and remove packs.
 
 use super::auth::{AlreadyAudited, Caller};
-use super::error::{ApiError, parse_json_body};
+use super::error::ApiError;
+use super::extract::{ApiQuery, JsonBody, ToolInput};
 use super::views::{PackView, ToolView};
 use crate::app::Helmdeck;
 use crate::auth::Scope;
@@ -9,8 +10,7 @@ use crate::dispatch::CallRequest;
 use crate::registry::{InstallReport, InstallRequest, ToolRef};
 use crate::{Error, Result};
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{MatchedPath, Path, Query, State};
+use axum::extract::{MatchedPath, Path, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use helmdeck_marketplace::{Capability, Manifest};
@@ -63,9 +63,9 @@ pub async fn call(
     caller: Caller,
     route: MatchedPath,
     Path(tool): Path<String>,
-    body: Bytes,
+    ToolInput(input): ToolInput,
 ) -> Response {
-    dispatch(app, caller, &tool, None, &body, &route).await
+    dispatch(app, caller, &tool, None, input, &route).await
 }
 
 /// `POST /api/v1/packs/{name}/{version}`: call the newest version with major `n` (`{version}` is `v{n}`).
@@ -74,14 +74,14 @@ pub async fn call_major(
     caller: Caller,
     route: MatchedPath,
     Path((tool, major)): Path<(String, String)>,
-    body: Bytes,
+    ToolInput(input): ToolInput,
 ) -> Response {
     let parsed = major
         .strip_prefix('v')
         .and_then(|n| n.parse::<u64>().ok())
         .ok_or_else(|| Error::not_found(format!("`{major}` is not a version route; use `v1`, `v2`, ...")));
     match parsed {
-        Ok(n) => dispatch(app, caller, &tool, Some(n), &body, &route).await,
+        Ok(n) => dispatch(app, caller, &tool, Some(n), input, &route).await,
         Err(e) => ApiError::from(e).into_response(),
     }
 }
@@ -91,7 +91,7 @@ async fn dispatch(
     caller: Caller,
     tool: &str,
     major: Option<u64>,
-    body: &[u8],
+    input: Value,
     route: &MatchedPath,
 ) -> Response {
     let via = format!("POST {}", route.as_str());
@@ -100,9 +100,9 @@ async fn dispatch(
         if let Some(n) = major {
             tool_ref = tool_ref.with_major(n)?;
         }
-        Ok((tool_ref, parse_json_body(body)?))
+        Ok(tool_ref)
     });
-    let (tool_ref, input) = match prepared {
+    let tool_ref = match prepared {
         Ok(p) => p,
         // Refused before dispatch: the auth layer records it.
         Err(e) => return ApiError::from(e).into_response(),
@@ -130,10 +130,12 @@ pub struct InstallBody {
 }
 
 /// `POST /api/v1/packs`: install (or reinstall) an uploaded pack. Admin only.
-pub async fn install(State(app): AppState, caller: Caller, body: Bytes) -> Result<Json<InstallReport>, ApiError> {
+pub async fn install(
+    State(app): AppState,
+    caller: Caller,
+    JsonBody(body): JsonBody<InstallBody>,
+) -> Result<Json<InstallReport>, ApiError> {
     caller.require(Scope::Admin)?;
-    let body: InstallBody = serde_json::from_value(parse_json_body(&body)?)
-        .map_err(|e| Error::invalid_input(format!("install request: {e}")))?;
     let manifest = Manifest::from_yaml(&body.manifest).map_err(|e| Error::invalid_input(e.to_string()))?;
     let component = base64::engine::general_purpose::STANDARD
         .decode(body.component_base64.trim())
@@ -165,7 +167,7 @@ pub async fn remove(
     State(app): AppState,
     caller: Caller,
     Path(name): Path<String>,
-    Query(query): Query<RemoveQuery>,
+    ApiQuery(query): ApiQuery<RemoveQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Admin)?;
     let version = query

@@ -14,6 +14,9 @@ use std::sync::Arc;
 pub const MAX_CALL_BODY: usize = 16 << 20;
 /// The public, signed download route (outside `/api/v1`: no bearer token).
 pub const SHARED_ARTIFACT_PATH: &str = "/shared/artifacts/{id}";
+/// The query parameters of [`SHARED_ARTIFACT_PATH`]: name, description.
+pub const SHARED_ARTIFACT_QUERY: &[(&str, &str)] =
+    &[("expires", "Unix seconds when the link expires"), ("sig", "hex HMAC-SHA256 of the path and expiry")];
 
 /// Largest pack upload accepted over REST.
 pub const MAX_INSTALL_BODY: usize = 256 << 20;

@@ -2,15 +2,14 @@
 //! uses one by passing `"_session_id": "<id>"` in its input.
 
 use super::auth::Caller;
-use super::error::{ApiError, parse_json_body};
-use crate::Error;
+use super::error::ApiError;
+use super::extract::{ApiQuery, JsonBody};
 use crate::app::Helmdeck;
 use crate::auth::Scope;
 use crate::sessions::SessionSpec;
 use crate::store::SessionRecord;
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -18,10 +17,12 @@ use std::sync::Arc;
 type AppState = State<Arc<Helmdeck>>;
 
 /// `POST /api/v1/sessions`: open a session (body: `SessionSpec`, all optional).
-pub async fn create(State(app): AppState, caller: Caller, body: Bytes) -> Result<Json<SessionRecord>, ApiError> {
+pub async fn create(
+    State(app): AppState,
+    caller: Caller,
+    JsonBody(spec): JsonBody<SessionSpec>,
+) -> Result<Json<SessionRecord>, ApiError> {
     caller.require(Scope::PacksCall)?;
-    let spec: SessionSpec = serde_json::from_value(parse_json_body(&body)?)
-        .map_err(|e| Error::invalid_input(format!("session options: {e}")))?;
     let session = app.services.sessions.create(spec, &caller.subject, false).await?;
     Ok(Json(app.services.sessions.get(&session.id, &caller.subject).await?))
 }
@@ -36,7 +37,11 @@ pub struct ListQuery {
 }
 
 /// `GET /api/v1/sessions`: the caller's sessions (open ones, or all with `?all=true`).
-pub async fn list(State(app): AppState, caller: Caller, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(app): AppState,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::PacksCall)?;
     let sessions = app.services.sessions.list(&caller.subject, q.all).await?;
     Ok(Json(json!({ "sessions": sessions })))

@@ -1,14 +1,15 @@
 //! `/api/v1/vault/credentials`: manage the vault (admin only). Values are
-//! write-only: every answer shows metadata and a masked hint, never a secret.
+//! write-only: every answer shows metadata and a masked hint, never a secret;
+//! a body that does not fit is refused by field without quoting a value
+//! ([`JsonBody`] masks them), since it may be a secret in the wrong place.
 
 use super::auth::Caller;
-use super::error::{ApiError, parse_json_body};
-use crate::Error;
+use super::error::ApiError;
+use super::extract::JsonBody;
 use crate::app::Helmdeck;
 use crate::auth::Scope;
 use crate::vault::{CredentialInput, CredentialMeta, CredentialUpdate};
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -22,10 +23,12 @@ pub async fn list(State(app): AppState, caller: Caller) -> Result<Json<Value>, A
 }
 
 /// `POST /api/v1/vault/credentials`: add a credential.
-pub async fn add(State(app): AppState, caller: Caller, body: Bytes) -> Result<Json<CredentialMeta>, ApiError> {
+pub async fn add(
+    State(app): AppState,
+    caller: Caller,
+    JsonBody(input): JsonBody<CredentialInput>,
+) -> Result<Json<CredentialMeta>, ApiError> {
     caller.require(Scope::Admin)?;
-    let input: CredentialInput = serde_json::from_value(parse_json_body(&body)?)
-        .map_err(|e| Error::invalid_input(format!("credential: {}", field_error(&e))))?;
     Ok(Json(app.services.vault.add(input).await?))
 }
 
@@ -44,11 +47,9 @@ pub async fn update(
     State(app): AppState,
     caller: Caller,
     Path(name): Path<String>,
-    body: Bytes,
+    JsonBody(update): JsonBody<CredentialUpdate>,
 ) -> Result<Json<CredentialMeta>, ApiError> {
     caller.require(Scope::Admin)?;
-    let update: CredentialUpdate = serde_json::from_value(parse_json_body(&body)?)
-        .map_err(|e| Error::invalid_input(format!("credential update: {}", field_error(&e))))?;
     Ok(Json(app.services.vault.update(&name, update).await?))
 }
 
@@ -57,17 +58,4 @@ pub async fn remove(State(app): AppState, caller: Caller, Path(name): Path<Strin
     caller.require(Scope::Admin)?;
     app.services.vault.remove(&name).await?;
     Ok(Json(json!({ "name": name, "removed": true })))
-}
-
-/// A body that does not fit: name the field, never quote a value (it may
-/// be the secret put in the wrong place).
-fn field_error(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    match text.find("invalid type") {
-        Some(_) => {
-            "a field has the wrong type (`hosts`, `packs` and `subjects` are lists of strings, `secret` an object)"
-                .to_owned()
-        }
-        None => text,
-    }
 }

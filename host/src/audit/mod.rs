@@ -4,7 +4,9 @@
 //! Producers submit an [`AuditEvent`] to an [`AuditLog`], which masks secrets
 //! ([`redact`]) and has the [`crate::store::Store`] append it as the next link
 //! of the hash chain ([`chain`]). Nothing here touches SQL: storage lives in
-//! `store`, the meaning of a record lives here.
+//! `store`, the meaning of a record lives here. Refusals of unauthenticated
+//! requests are sampled ([`sampler`]) so that nobody without a token can
+//! grow the log without bound.
 
 pub mod chain;
 mod event;
@@ -12,6 +14,7 @@ mod log;
 mod query;
 mod record;
 pub mod redact;
+pub mod sampler;
 
 #[cfg(test)]
 mod tests;
@@ -22,3 +25,4 @@ pub use log::AuditLog;
 pub use query::{AuditPage, AuditQuery};
 pub use record::{AuditRecord, AuditRow};
 pub use redact::Redactor;
+pub use sampler::{SamplingConfig, source_of};

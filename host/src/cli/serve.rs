@@ -80,12 +80,19 @@ pub async fn run(config: Config, _args: ServeArgs) -> Result<ExitCode> {
     );
     eprintln!("helmdeck {} listening on {}", env!("CARGO_PKG_VERSION"), info.url);
     let shutdown = app.shutdown.clone();
+    let audit = app.audit.clone();
+    tokio::spawn(audit.clone().sweep(shutdown.clone()));
     let stop = async move {
         shutdown_signal().await;
         shutdown.cancel();
     };
-    let served = axum::serve(listener, crate::api::router(app)).with_graceful_shutdown(stop).await;
+    // Each connection's peer address: unauthenticated refusals are sampled per source.
+    let service = crate::api::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, service).with_graceful_shutdown(stop).await;
     let _ = std::fs::remove_file(&paths.server_info);
+    if let Err(e) = audit.flush_unauthenticated().await {
+        tracing::error!(error = %e, "the last counts of unauthenticated requests could not be recorded");
+    }
     browsers.shutdown().await;
     served.map_err(|e| Error::internal(format!("server failed: {e}")))?;
     Ok(ExitCode::SUCCESS)

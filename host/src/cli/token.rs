@@ -19,8 +19,9 @@ pub struct IssueArgs {
     /// Who the token acts as; the audit log records this name.
     #[arg(long, value_name = "NAME")]
     subject: String,
-    /// Scopes: packs:read, packs:call, audit:read, admin (repeat or comma-separate).
-    /// Default: packs:read, packs:call, audit:read.
+    /// Scopes (repeat or comma-separate). Default: packs:read, packs:call,
+    /// audit:read, which reads only the audit records of the token's own
+    /// calls; audit:all reads every subject's.
     #[arg(long, value_name = "SCOPE", value_delimiter = ',')]
     scope: Vec<Scope>,
     /// How long the token is valid: `30m`, `24h`, `7d`, ...
@@ -33,7 +34,7 @@ impl clap::ValueEnum for Scope {
         &Scope::ALL
     }
     fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
-        Some(clap::builder::PossibleValue::new(self.as_str()))
+        Some(clap::builder::PossibleValue::new(self.as_str()).help(self.meaning()))
     }
 }
 

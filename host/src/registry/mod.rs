@@ -15,6 +15,7 @@ pub use files::PackFiles;
 pub use snapshot::{LoadFailure, Snapshot};
 pub use tool_ref::{ToolRef, VersionSelector, is_tool_name, mcp_name};
 pub use tools::{Tool, Violation};
+pub(crate) use tools::{masked_violations, summary as violation_summary};
 
 use crate::audit::{AuditEvent, AuditKind, Outcome};
 use crate::caps::{CallInfo, CapsContext, HostServices};

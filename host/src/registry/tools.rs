@@ -132,7 +132,18 @@ fn violations(validator: &jsonschema::Validator, instance: &Value) -> Vec<Violat
         .collect()
 }
 
-fn summary(violations: &[Violation]) -> String {
+/// Every violation of `validator` by `instance`, with messages that never
+/// quote the instance's values (a request body may carry a secret in the
+/// wrong place).
+pub(crate) fn masked_violations(validator: &jsonschema::Validator, instance: &Value) -> Vec<Violation> {
+    validator
+        .iter_errors(instance)
+        .map(|e| Violation { pointer: e.instance_path().to_string(), message: e.masked().to_string() })
+        .collect()
+}
+
+/// The first violations in one line, `(root)` for the instance itself.
+pub(crate) fn summary(violations: &[Violation]) -> String {
     violations
         .iter()
         .take(5)

@@ -20,7 +20,9 @@ pub struct ArtifactMeta {
     pub sha256: String,
     /// When it was stored.
     pub created_at: Timestamp,
-    /// On whose behalf it was made (the token subject).
+    /// On whose behalf it was made (the token subject): its owner, the one
+    /// subject besides `admin` that reads it back by id
+    /// ([`crate::artifacts::Reader`]).
     pub actor: String,
     /// The call that made it, linking it to the audit log.
     pub call_id: Option<String>,

@@ -2,11 +2,12 @@
 //! the `Host` and `Origin` checks that stop DNS-rebinding and cross-site
 //! requests, then the bearer token (the same JWTs as REST). Refusals answer
 //! in the REST error shape (401 with `WWW-Authenticate: Bearer`, 403) and are
-//! audited as denials; admitted requests carry the [`Principal`](crate::auth::Principal) in their
-//! extensions, where the MCP handler reads it.
+//! audited as denials, sampled like every unauthenticated refusal;
+//! admitted requests carry the [`Principal`](crate::auth::Principal) in
+//! their extensions, where the MCP handler reads it.
 
 use crate::Error;
-use crate::api::auth::verify;
+use crate::api::auth::{ANONYMOUS, source, verify};
 use crate::api::error::ApiError;
 use crate::app::Helmdeck;
 use crate::audit::{AuditEvent, AuditKind, Decision, Outcome};
@@ -27,12 +28,12 @@ pub async fn admit(State(app): State<Arc<Helmdeck>>, mut request: Request, next:
             next.run(request).await
         }
         Err(error) => {
-            let mut event = AuditEvent::new(AuditKind::Api, "anonymous");
+            let mut event = AuditEvent::new(AuditKind::Api, ANONYMOUS);
             event.capability = Some(format!("{} {}", request.method(), request.uri().path()));
             event.outcome = Outcome::Error(error.code);
             event.decision = Decision::Deny;
             event.details = Some(serde_json::json!({ "message": error.message }));
-            if let Err(e) = app.audit.record(event).await {
+            if let Err(e) = app.audit.record_unauthenticated(&source(request.extensions()), event).await {
                 tracing::error!(error = %e, "audit record failed");
             }
             ApiError::from(error).into_response()

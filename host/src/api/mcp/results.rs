@@ -6,6 +6,8 @@
 
 use crate::Error;
 use crate::app::Helmdeck;
+use crate::artifacts::Reader;
+use crate::auth::Principal;
 use crate::dispatch::{CallFailure, CallResponse};
 use crate::store::ArtifactMeta;
 use base64::Engine as _;
@@ -22,11 +24,12 @@ const LINK_TTL: Duration = Duration::from_secs(3600);
 /// Image types MCP clients render inline; other images come back as links.
 const INLINE_IMAGE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
 
-/// A successful call.
-pub async fn success(app: &Helmdeck, done: CallResponse) -> CallToolResult {
+/// A successful call of `caller`'s: only artifacts that call stored, read
+/// as `caller` (so they are also the caller's own), become blocks.
+pub async fn success(app: &Helmdeck, caller: &Principal, done: CallResponse) -> CallToolResult {
     let mut blocks = Vec::new();
     for id in artifact_ids(&done.output).into_iter().take(MAX_ARTIFACT_BLOCKS) {
-        match app.services.artifacts.meta(&id).await {
+        match app.services.artifacts.meta(&id, Reader::Principal(caller)).await {
             // Only what this call stored: a pack cannot surface another call's artifact.
             Ok(meta) if meta.call_id.as_deref() == Some(done.call_id.as_str()) => {
                 blocks.push(artifact_block(app, meta).await);

@@ -88,7 +88,7 @@ impl HelmdeckMcp {
             version: VersionSelector::Latest,
         };
         let input = serde_json::Value::Object(request.arguments.unwrap_or_default());
-        let mut call = CallRequest::new(tool, input, caller.subject, "mcp tools/call");
+        let mut call = CallRequest::new(tool, input, caller.subject.clone(), "mcp tools/call");
         call.client = ctx.client_info().map(|c| format!("{} {}", c.name, c.version));
         let progress = ctx.meta.get_progress_token().map(|token| {
             let (sink, feed) = ProgressSink::channel();
@@ -101,7 +101,7 @@ impl HelmdeckMcp {
             None => dispatched.await,
         };
         Ok(match outcome {
-            Ok(done) => results::success(&self.app, done).await,
+            Ok(done) => results::success(&self.app, &caller, done).await,
             Err(failure) => results::failure(failure),
         }
         .into())

@@ -79,3 +79,18 @@ fn writes_make_parents_on_request_and_listings_glob_and_cap() {
     ws.remove("a", true).unwrap();
     assert_eq!(ws.list("a", None, false, 10).unwrap_err().code, ErrorCode::NotFound);
 }
+
+#[test]
+fn paths_the_system_refuses_are_invalid_input_naming_the_field() {
+    let (dir, ws) = workspace();
+    std::os::unix::fs::symlink("loop", dir.path().join("ws/loop")).unwrap();
+    let long_name = "a".repeat(256);
+    let long_path = vec!["d"; 2000].join("/");
+    for path in [long_name.as_str(), long_path.as_str(), "a\0b", "loop/x"] {
+        let err = ws.read(path, 1024).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidInput, "{}: {err}", path.len());
+        assert!(err.message.contains("`path`"), "{}", err.message);
+        assert!(err.message.len() < 300, "the message does not repeat a long path: {}", err.message);
+    }
+    assert!(ws.write(&"b".repeat(255), b"x", false).is_ok(), "255 bytes is a valid name");
+}

@@ -1,8 +1,12 @@
 //! [`Workspace`]: file operations confined to one directory with cap-std.
-//! Paths are checked first (so a model hears exactly what was wrong), then
-//! every open goes through a capability handle that cannot reach outside
-//! the directory, whatever symlinks it meets. Blocking; callers use
-//! `spawn_blocking`.
+//! Paths are checked first by [`relative`], the one validation of workspace
+//! paths that every capability taking one (fs, git, exec) uses, so a model
+//! hears exactly what was wrong: `..` or absolute paths, a NUL byte, a name
+//! over 255 bytes, a path over [`MAX_PATH_BYTES`]. Then every open goes
+//! through a capability handle that cannot reach outside the directory,
+//! whatever symlinks it meets; what the system still refuses about a path
+//! (`ENAMETOOLONG`, `ELOOP`, `EINVAL`) is `invalid_input` too
+//! ([`refused_path`]). Blocking; callers use `spawn_blocking`.
 
 use crate::{Error, ErrorCode, Result};
 use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt};
@@ -14,6 +18,11 @@ use std::path::{Component, Path, PathBuf};
 pub const MAX_FILE_BYTES: u64 = 16 << 20;
 /// The most entries one listing returns.
 pub const MAX_LIST_ENTRIES: u32 = 5000;
+/// The longest workspace path, in bytes: with the data directory in front
+/// of it, the whole path must stay under the system's `PATH_MAX` (4096).
+pub const MAX_PATH_BYTES: usize = 3072;
+/// The longest name of one file or directory (`NAME_MAX`).
+pub const MAX_NAME_BYTES: usize = 255;
 
 /// One listed entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,14 +214,32 @@ impl Workspace {
 }
 
 /// `path` as a relative path inside the workspace; `.` and empty are the
-/// root. Absolute paths and `..` are refused before touching the disk.
+/// root. Absolute paths and `..` are refused (`unauthorized`), and so is,
+/// as `invalid_input` naming `path`, what the system would refuse: a NUL
+/// byte, a name over [`MAX_NAME_BYTES`], a path over [`MAX_PATH_BYTES`];
+/// all before touching the disk. Callers whose field has another name
+/// rename `path` in the message.
 pub fn relative(path: &str) -> Result<PathBuf> {
     if path.contains('\0') {
         return Err(Error::invalid_input("`path` must not contain NUL characters"));
     }
+    if path.len() > MAX_PATH_BYTES {
+        return Err(Error::invalid_input(format!(
+            "`path` is {} bytes long (`{}`); a workspace path has at most {MAX_PATH_BYTES} bytes",
+            path.len(),
+            shortened(path)
+        )));
+    }
     let mut rel = PathBuf::new();
     for component in Path::new(path).components() {
         match component {
+            Component::Normal(part) if part.len() > MAX_NAME_BYTES => {
+                return Err(Error::invalid_input(format!(
+                    "`path` has a name of {} bytes (`{}`); a file or directory name has at most {MAX_NAME_BYTES} bytes",
+                    part.len(),
+                    shortened(&part.to_string_lossy())
+                )));
+            }
             Component::Normal(part) => rel.push(part),
             Component::CurDir => {}
             Component::ParentDir => return Err(escape(path, "`..` is not allowed")),
@@ -222,6 +249,27 @@ pub fn relative(path: &str) -> Result<PathBuf> {
         }
     }
     Ok(rel)
+}
+
+/// `text` cut to its first 40 characters, for messages.
+fn shortened(text: &str) -> String {
+    match text.char_indices().nth(40) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
+/// `invalid_input` naming `path` when the system refused it as a path
+/// (too long, a loop of symbolic links, not a valid name); `None` for any
+/// other error.
+pub fn refused_path(path: &str, e: &std::io::Error) -> Option<Error> {
+    let why = match e.raw_os_error()? {
+        libc::ENAMETOOLONG => "is longer than the system accepts",
+        libc::ELOOP => "goes through a loop of symbolic links",
+        libc::EINVAL => "is not a name the file system accepts",
+        _ => return None,
+    };
+    Some(Error::invalid_input(format!("`path` `{}` {why}", shortened(path))))
 }
 
 fn escape(path: &str, why: &str) -> Error {
@@ -234,6 +282,9 @@ fn too_big(path: &str, size: u64, cap: u64) -> Error {
 
 fn io_error(path: &str, e: std::io::Error) -> Error {
     use std::io::ErrorKind as K;
+    if let Some(refused) = refused_path(path, &e) {
+        return refused;
+    }
     match e.kind() {
         K::NotFound => Error::not_found(format!("`{path}` does not exist in the workspace; list it with fs.list")),
         // cap-std reports a path that resolves outside the directory (through a symlink) as permission denied.

@@ -447,10 +447,18 @@ fn checkout_at(session: &LiveSession, rel: &std::path::Path, shown: &str) -> Res
     let mut at = workspace.clone();
     for part in rel.components() {
         at.push(part);
-        if at.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) {
-            return Err(Error::unauthorized(format!(
-                "`{shown}` goes through a symbolic link; git works only on real directories of the workspace"
-            )));
+        match at.symlink_metadata() {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(Error::unauthorized(format!(
+                    "`{shown}` goes through a symbolic link; git works only on real directories of the workspace"
+                )));
+            }
+            Err(e) => {
+                if let Some(refused) = super::fs::workspace::refused_path(shown, &e) {
+                    return Err(refused);
+                }
+            }
+            Ok(_) => {}
         }
     }
     Ok(Checkout::locate(&session.private_dir(), &workspace, rel))
