@@ -253,7 +253,7 @@ fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[tokio::test]
 async fn vault_logins_and_cookies_reach_only_their_site_and_come_back_masked() -> Result<()> {
     let (server, site) = setup().await?;
-    let vault = |name: &str, kind: &str, secret: Value| json!({ "name": name, "kind": kind, "hosts": [FIXTURE_HOST], "packs": ["browser"], "secret": secret });
+    let vault = |name: &str, kind: &str, secret: Value| json!({ "name": name, "kind": kind, "hosts": [format!("http://{FIXTURE_HOST}")], "packs": ["browser"], "secret": secret });
     let post = |body: Value| server.request(reqwest::Method::POST, "/api/v1/vault/credentials", Some(body));
     assert_eq!(
         post(vault("shop", "login", json!({ "username": "ada", "password": LOGIN_PASSWORD }))).await?.status,

@@ -427,7 +427,7 @@ fn credential_input() -> Value {
             "kind": { "type": "string", "enum": ["login", "cookies", "api_key", "oauth", "ssh_key", "basic"] },
             "description": { "type": "string" },
             "hosts": { "type": "array", "items": { "type": "string" }, "minItems": 1,
-                       "description": "host patterns, optionally with a path prefix: `api.example.com`, `*.example.com`, `git.example.com/org/`, `*`" },
+                       "description": "host patterns `[scheme://]host[:port][/path-prefix]`: `api.example.com`, `*.example.com` and `*` match https and ssh only; `https://git.example.com/org/`; plain http only where named: `http://127.0.0.1`" },
             "packs": { "type": "array", "items": { "type": "string" }, "minItems": 1, "description": "packs allowed to use it, `*` for any" },
             "subjects": { "type": "array", "items": { "type": "string" }, "description": "token subjects allowed to use it; empty for any" },
             "secret": {

@@ -20,8 +20,8 @@ pub async fn use_credential(caps: &CapsContext, page: &SessionPage, name: &str, 
     })?;
     let host = url.host_str().unwrap_or_default();
     let scope = caps.scope(Capability::Browser).credentials;
-    let intent =
-        CredentialUse { name, pack: &caps.call.pack, subject: &caps.call.actor, scope: &scope, host, path: url.path() };
+    let to = crate::vault::Destination::of_url(&url);
+    let intent = CredentialUse { name, pack: &caps.call.pack, subject: &caps.call.actor, scope: &scope, to };
     // The secret wipes itself when dropped; the page gets copies.
     let secret = caps.services.vault.use_secret(&intent).await?;
     match (&secret, form) {
