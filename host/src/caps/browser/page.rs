@@ -43,6 +43,10 @@ pub struct SessionPage {
     stale: AtomicBool,
     /// The pack changed the viewport: the tab is not kept for the next call.
     resized: AtomicBool,
+    /// The credential typed into the page, until a fresh document ([`super::seal`]).
+    pub(super) sealed: Mutex<Option<String>>,
+    /// The pack ran its own script in the current document.
+    pub(super) scripted: AtomicBool,
 }
 
 /// Where a navigation ended.
@@ -67,6 +71,8 @@ impl SessionPage {
             url: Mutex::new("about:blank".to_owned()),
             stale: AtomicBool::new(stale),
             resized: AtomicBool::new(false),
+            sealed: Mutex::new(None),
+            scripted: AtomicBool::new(false),
         };
         let spec = handle.session.spec().clone();
         if !ready {
@@ -192,6 +198,7 @@ impl SessionPage {
                 return Err(self.timed_out("the network to go idle", timeout));
             }
         }
+        self.fresh_document(reply.loader_id.as_ref()).await?;
         if let Some(selector) = selector {
             self.wait(&scripts::exists(selector), deadline, timeout, &format!("`{selector}` to appear")).await?;
         }
@@ -297,9 +304,10 @@ impl SessionPage {
         Ok(())
     }
 
-    /// Choose an option of a `<select>`.
+    /// Choose an option of a `<select>` (a sealed page's error does not
+    /// list the options).
     pub async fn select(&self, selector: &str, value: &str) -> Result<()> {
-        self.run(&scripts::select(selector, value)).await.map(drop)
+        self.run(&scripts::select(selector, value, self.sealed_by().is_none())).await.map(drop)
     }
 
     /// Scroll an element into view or the page by a delta.
@@ -347,10 +355,11 @@ impl SessionPage {
 impl Drop for SessionPage {
     /// The guest dropped the page, or the call ended without dropping it:
     /// the session keeps the tab for its next call, unless the pack resized
-    /// it.
+    /// it or it holds a credential.
     fn drop(&mut self) {
+        let reusable = !self.resized.load(Ordering::Acquire) && !self.is_sealed();
         if let Some(page) = self.page.take() {
-            self.session.put_away(page, !self.resized.load(Ordering::Acquire));
+            self.session.put_away(page, reusable);
         }
     }
 }
