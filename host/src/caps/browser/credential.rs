@@ -42,7 +42,7 @@ pub async fn use_credential(caps: &CapsContext, page: &SessionPage, name: &str, 
             let mut jar = Vec::with_capacity(cookies.len());
             for c in cookies {
                 let domain = c.domain.trim_start_matches('.').to_ascii_lowercase();
-                if !domain.is_empty() && !(host == domain || host.ends_with(&format!(".{domain}"))) {
+                if !domain.is_empty() && host != domain && !host.ends_with(&format!(".{domain}")) {
                     return Err(Error::unauthorized(format!(
                         "credential `{name}` has a cookie for `{}`, which the page's host `{host}` is not within; \
                          nothing was set",

@@ -119,6 +119,11 @@ impl BrowserView<'_> {
         result: Result<T>,
         name: Option<&str>,
     ) -> Result<T, WitError> {
+        // Windows the page opened beyond the session's cap were closed meanwhile: say so.
+        let result = match (result, page.session.context().page_overflow()) {
+            (Ok(_), Some(overflow)) => Err(overflow),
+            (result, _) => result,
+        };
         let mut entry = CapabilityAudit::start(&format!("browser.{}", op.method), Some(page.known_url()), op.started);
         if let Err(e) = &result {
             entry = entry.failed(e);

@@ -175,7 +175,12 @@ impl SessionPage {
             true => Some(self.cdp("watch page events", page.event_listener::<EventLifecycleEvent>()).await?),
             false => None,
         };
-        let went = tokio::time::timeout_at(deadline.into(), page.execute(NavigateParams::new(url.as_str()))).await;
+        // chromiumoxide answers once the page has loaded, which a page
+        // opening windows in a loop delays past any deadline.
+        let went = tokio::select! {
+            went = tokio::time::timeout_at(deadline.into(), page.execute(NavigateParams::new(url.as_str()))) => went,
+            overflow = self.session.context().overflowed() => return Err(overflow),
+        };
         let reply = match went {
             Ok(Ok(reply)) => reply.result,
             Ok(Err(e)) => return Err(self.session.context().failure("navigate", e)),
@@ -221,11 +226,15 @@ impl SessionPage {
         Ok(Landed { url, status, title: v["title"].as_str().unwrap_or_default().to_owned() })
     }
 
-    /// Poll `script` until it answers `true` or `deadline` passes. Errors
+    /// Poll `script` until it answers `true` or `deadline` passes, or the
+    /// page opens more windows than the session may (`resource_exhausted`). Errors
     /// while the page navigates (its context is replaced) count as "not yet";
     /// selector syntax errors end the wait at once.
     pub async fn wait(&self, script: &str, deadline: Instant, timeout: Duration, what: &str) -> Result<()> {
         loop {
+            if let Some(overflow) = self.session.context().page_overflow() {
+                return Err(overflow);
+            }
             match self.run(script).await {
                 Ok(Value::Bool(true)) => return Ok(()),
                 Err(e) if e.code == ErrorCode::InvalidInput && e.message.contains("CSS selector") => return Err(e),
