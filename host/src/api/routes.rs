@@ -268,7 +268,11 @@ pub fn api_routes() -> Vec<Route> {
                     "stats": { "type": "object", "properties": {
                         "browsers": { "type": "integer" }, "contexts": { "type": "integer" }, "crashes": { "type": "integer" } } },
                     "spare_contexts": { "type": "integer", "description": "contexts made ahead for the next session (counted in stats.contexts)" },
-                    "instances": { "type": "array", "items": { "type": "string" } }
+                    "instances": { "type": "array", "items": { "type": "string" } },
+                    "sandbox": { "type": ["object", "null"], "description": "how the browsers are confined", "properties": {
+                        "chromium_sandbox": { "type": "boolean" },
+                        "no_sandbox_reason": { "type": "string", "description": "why Chromium's sandbox is off, when it is" },
+                        "users": { "type": "array", "items": { "type": "integer" }, "description": "uids the running browsers run as (empty: the server's own)" } } }
                 } }),
                 query: &[],
             },
