@@ -131,6 +131,9 @@ pub struct FileConfig {
     pub browser_max: Option<usize>,
     /// Most sessions holding a browser context at once (default 64).
     pub browser_max_sessions: Option<usize>,
+    /// Most pages (tabs and the windows they open) one session may have open
+    /// at once (default 20); more are closed as they appear.
+    pub browser_max_pages: Option<usize>,
     /// Base URL for signed download links.
     pub public_url: Option<String>,
     /// Same syntax as `HELMDECK_MCP_ALLOWED_HOSTS`: comma-separated; added to the loopback names.
@@ -209,6 +212,7 @@ impl Config {
         pool.warm = file.browser_warm.unwrap_or(pool.warm);
         pool.max_browsers = file.browser_max.unwrap_or(pool.max_browsers).max(1);
         pool.max_contexts = file.browser_max_sessions.unwrap_or(pool.max_contexts).max(1);
+        pool.max_pages = file.browser_max_pages.unwrap_or(pool.max_pages).max(2);
         let public_url = overrides.public_url.or(file.public_url).map(|u| u.trim_end_matches('/').to_owned());
         let public_host = match &public_url {
             Some(u) => Some(

@@ -58,37 +58,62 @@ impl Answer {
     }
 }
 
+/// How to start a [`Server`] beyond the defaults.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    /// Fixture packs (`tests/fixtures/<dir>`) installed beside `browser` and `web`.
+    pub fixtures: Vec<&'static str>,
+    /// Lines of the server's TOML configuration file (`browser_warm = 2`).
+    pub config: Vec<String>,
+}
+
 impl Server {
     /// Install the packs into a fresh data directory and start serving.
     pub async fn start() -> Result<Server> {
+        Server::start_with(Options::default()).await
+    }
+
+    /// [`Server::start`] with `options`.
+    pub async fn start_with(options: Options) -> Result<Server> {
         // The first use builds the binary and the packs: off the runtime.
         tokio::task::spawn_blocking(crate::prebuilt::prebuilt).await?;
         let data = tempfile::tempdir()?;
-        for pack in ["browser", "web"].map(|p| &crate::builtin_pack(p).dir) {
+        std::fs::write(data.path().join("helmdeck.toml"), options.config.join("\n"))?;
+        let packs = ["browser", "web"].map(|p| &crate::builtin_pack(p).dir);
+        let fixtures = options.fixtures.iter().map(|p| &crate::fixture_pack(p).dir);
+        for pack in packs.into_iter().chain(fixtures) {
             let out = helmdeck(data.path()).args(["pack", "install", "--yes"]).arg(pack).output()?;
             if !out.status.success() {
                 bail!("installing {}: {}", pack.display(), String::from_utf8_lossy(&out.stderr));
             }
         }
-        let child = helmdeck(data.path())
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let info = data.path().join("server.json");
-        let started = Instant::now();
-        let url = loop {
-            if let Some(v) = std::fs::read_to_string(&info).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()) {
-                break v["url"].as_str().unwrap_or_default().to_owned();
-            }
-            if started.elapsed() > Duration::from_secs(30) {
-                bail!("helmdeck serve did not start");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let child = serve(data.path())?;
+        let url = wait_for_server(data.path(), child.id()).await?;
         let out = helmdeck(data.path()).args(["token", "issue", "--subject", "tester", "--scope", "admin"]).output()?;
         let token = String::from_utf8(out.stdout)?.trim().lines().last().unwrap_or_default().to_owned();
         Ok(Server { child, data, url, token, client: reqwest::Client::new() })
+    }
+
+    /// Start `helmdeck serve` again on the same data directory (after
+    /// [`Server::kill_hard`]) and wait until it answers `/readyz`.
+    pub async fn restart(&mut self) -> Result<()> {
+        self.child = serve(self.data.path())?;
+        self.url = wait_for_server(self.data.path(), self.child.id()).await?;
+        let ready = crate::wait_until(|| async {
+            let answer = self.client.get(format!("{}/readyz", self.url)).send().await;
+            Ok(answer.is_ok_and(|r| r.status().is_success()))
+        })
+        .await?;
+        if !ready {
+            bail!("the restarted server never became ready");
+        }
+        Ok(())
+    }
+
+    /// The server's process id (it leads a session of its own, so every
+    /// process it starts carries this session id unless it leaves it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// A token for another subject with the default scopes.
@@ -188,8 +213,38 @@ fn helmdeck(data: &Path) -> Command {
     cmd.arg("--data-dir")
         .arg(data)
         .env("HELMDECK_EGRESS_ALLOWLIST", format!("{FIXTURE_HOST},{OTHER_HOST}"))
+        .env("HELMDECK_CONFIG", data.join("helmdeck.toml"))
         .env_remove("HELMDECK_JWT_SECRET");
     cmd
+}
+
+/// `helmdeck serve` on `data`, in a session of its own.
+fn serve(data: &Path) -> Result<Child> {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = helmdeck(data);
+    cmd.args(["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::null()).stderr(Stdio::inherit());
+    // SAFETY: setsid is async-signal-safe and touches nothing but this process.
+    unsafe {
+        cmd.pre_exec(|| rustix::process::setsid().map(drop).map_err(std::io::Error::from));
+    }
+    Ok(cmd.spawn()?)
+}
+
+/// The URL of the server with process id `pid`, once its `server.json`
+/// names it (a killed server's file may linger) and `/healthz` answers.
+async fn wait_for_server(data: &Path, pid: u32) -> Result<String> {
+    let info = data.join("server.json");
+    let started = Instant::now();
+    loop {
+        let found = std::fs::read_to_string(&info).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok());
+        if let Some(v) = found.filter(|v| v["pid"] == pid) {
+            return Ok(v["url"].as_str().unwrap_or_default().to_owned());
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("helmdeck serve did not start");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 impl Server {

@@ -19,7 +19,9 @@
 //!   seeded bare repository (the code-edit loop);
 //! - [`live_server`], [`loopback_http`]: a server with a REST transcript and
 //!   a std-only CGI/echo server, used by the vault and code-loop tests;
-//! - [`mcp_support`]: the MCP tests' server and the official Python MCP SDK client.
+//! - [`mcp_support`]: the MCP tests' server and the official Python MCP SDK client;
+//! - [`procs`]: the machine's processes read from `/proc` (users, groups,
+//!   sessions), independently of the code under test.
 //!
 //! A plain `cargo test -p helmdeck-tests` (or `cargo nextest run -p
 //! helmdeck-tests`) is enough: what the tests need is built on first use.
@@ -38,6 +40,7 @@ pub mod marketplace;
 pub mod marketplace_bench;
 pub mod mcp_support;
 pub mod prebuilt;
+pub mod procs;
 pub mod server;
 pub mod site;
 

@@ -2,16 +2,23 @@
 //! with a coloured block, a long page, a page rendered by JavaScript after a
 //! delay, a form, a print-styled article, pages that embed or redirect to
 //! refused addresses, cookie pages, a page that opens every kind of
-//! JavaScript dialog, a page that downloads a file and a page that never
-//! finishes loading.
+//! JavaScript dialog, a page that downloads a file, a page that never
+//! finishes loading, login forms, pages that leave for the other site (by
+//! script, meta refresh or link), a page that opens windows in a loop and
+//! one whose script never returns.
+//!
+//! The site records every request it receives ([`Site::received`]), with
+//! the host it was addressed to, so a test can show what reached which site.
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, header};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The red of the block on `/block` (and its position: 200x100 at 0,0).
 pub const BLOCK_RGB: [u8; 3] = [255, 0, 0];
@@ -19,6 +26,31 @@ pub const BLOCK_RGB: [u8; 3] = [255, 0, 0];
 /// A running fixture site; stops with the test's runtime.
 pub struct Site {
     addr: SocketAddr,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+/// One request the site received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The `Host` header without the port (`fixture.localhost`, `other.localhost`).
+    pub host: String,
+    /// Path and query, as sent (percent-encoded).
+    pub uri: String,
+    /// The `Cookie` header, if any.
+    pub cookie: Option<String>,
+}
+
+impl Received {
+    /// Everything the request carried, in one string to search.
+    pub fn carried(&self) -> String {
+        format!("{} {}", self.uri, self.cookie.as_deref().unwrap_or_default())
+    }
+}
+
+#[derive(Clone)]
+struct SiteState {
+    port: u16,
+    received: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Site {
@@ -26,14 +58,31 @@ impl Site {
     pub async fn start() -> anyhow::Result<Site> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let app = routes().with_state(addr.port());
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let state = SiteState { port: addr.port(), received: received.clone() };
+        let app = routes().layer(middleware::from_fn_with_state(state.clone(), record)).with_state(state);
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Ok(Site { addr })
+        Ok(Site { addr, received })
     }
 
     /// `http://fixture.localhost:PORT{path}`: the allow-listed name.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}:{}{path}", super::browser::FIXTURE_HOST, self.addr.port())
+    }
+
+    /// `http://other.localhost:PORT{path}`: the same server as another site.
+    pub fn other_url(&self, path: &str) -> String {
+        format!("http://{}:{}{path}", super::browser::OTHER_HOST, self.addr.port())
+    }
+
+    /// Every request received so far, oldest first.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The requests addressed to `host`.
+    pub fn received_by(&self, host: &str) -> Vec<Received> {
+        self.received().into_iter().filter(|r| r.host == host).collect()
     }
 
     /// `http://127.0.0.1:PORT{path}`: the same server by a refused address.
@@ -42,7 +91,21 @@ impl Site {
     }
 }
 
-fn routes() -> Router<u16> {
+/// Remember what each request carried before answering it.
+async fn record(State(state): State<SiteState>, request: Request, next: Next) -> Response {
+    let entry = {
+        let headers = request.headers();
+        let header = |name| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let host = header(header::HOST).unwrap_or_default();
+        let host = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h).to_owned();
+        let uri = request.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+        Received { host, uri, cookie: header(header::COOKIE) }
+    };
+    state.received.lock().unwrap_or_else(PoisonError::into_inner).push(entry);
+    next.run(request).await
+}
+
+fn routes() -> Router<SiteState> {
     Router::new()
         .route("/block", get(|| page("Block", BLOCK)))
         .route("/long", get(|| page("Long", LONG)))
@@ -60,7 +123,19 @@ fn routes() -> Router<u16> {
         .route("/cookie/set", get(set_cookie))
         .route("/cookie/show", get(show_cookie))
         .route("/login", get(|| page("Sign in", LOGIN)))
+        .route("/login-text", get(|| page("Sign in", LOGIN_TEXT)))
         .route("/welcome", get(welcome))
+        .route("/account", get(account))
+        .route("/leave/script", get(leave_by_script))
+        .route("/leave/meta", get(leave_by_meta))
+        .route("/leave/link", get(leave_by_link))
+        .route("/popup-loop", get(|| page("Windows", POPUP_LOOP)))
+        .route(
+            "/busy",
+            get(|| {
+                page("Busy", "<p id=\"spinning\">spinning</p><script>setTimeout(() => { for (;;) {} }, 0);</script>")
+            }),
+        )
         .route("/hang", get(|| async { tokio::time::sleep(std::time::Duration::from_secs(120)).await }))
 }
 
@@ -144,7 +219,7 @@ const ARTICLE: &str = r#"<style>@media print { .screen-only { display: none } }<
 
 /// Embeds the metadata address, a private address and the fixture itself
 /// by a refused address, as image, fetch and iframe.
-async fn ssrf(State(port): State<u16>) -> Html<String> {
+async fn ssrf(State(SiteState { port, .. }): State<SiteState>) -> Html<String> {
     let body = format!(
         r#"<h1 id="title">Embeds</h1>
 <img src="http://169.254.169.254/latest/meta-data/iam.png">
@@ -163,14 +238,76 @@ const LOGIN: &str = r#"<form action="/welcome" method="get">
 <button id="go" type="submit">Sign in</button>
 </form>"#;
 
-/// Says whether the login matched, and echoes the password back (as a
-/// careless site might) so tests can check the pack sees it masked.
-async fn welcome(Query(q): Query<HashMap<String, String>>) -> Html<String> {
+/// The same login with the password in a plain text field, which shows it
+/// on screen.
+const LOGIN_TEXT: &str = r#"<form action="/welcome" method="get">
+<input id="user" name="user"><input id="pass" name="pass" type="text">
+<button id="go" type="submit">Sign in</button>
+</form>"#;
+
+/// Says whether the login matched and, on success, signs the browser in
+/// (cookie `account`, which `/account` reads); echoes the password back in
+/// its text and title, as a careless site might.
+async fn welcome(Query(q): Query<HashMap<String, String>>) -> Response {
     let (user, pass) = (q.get("user").cloned().unwrap_or_default(), q.get("pass").cloned().unwrap_or_default());
-    let verdict = if user == "ada" && pass == LOGIN_PASSWORD { "signed in" } else { "wrong password" };
+    let signed_in = user == "ada" && (pass == LOGIN_PASSWORD || pass == TEXT_LOGIN_PASSWORD);
+    let verdict = if signed_in { "signed in" } else { "wrong password" };
     let echo = pass.replace('<', "&lt;");
-    page("Welcome", &format!("<p id=\"verdict\">{verdict}</p><p id=\"echo\">you typed {echo}</p>")).await
+    let body = format!("<p id=\"verdict\">{verdict}</p><p id=\"echo\">you typed {echo}</p>");
+    let mut response = page(&format!("Welcome {echo}"), &body).await.into_response();
+    if signed_in && let Ok(v) = "account=ada; Path=/; HttpOnly".parse() {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
 }
+
+/// The password `/welcome` also accepts for `ada`: with characters that URL
+/// encoding changes (a GET form sends `%26`, `+` and `%2F` for them).
+pub const TEXT_LOGIN_PASSWORD: &str = "tr0ub4dor&3 horse/staple";
+
+/// Who is signed in (the `account` cookie `/welcome` sets).
+async fn account(headers: HeaderMap) -> Html<String> {
+    let cookies = headers.get(header::COOKIE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let who = cookies.split("; ").find_map(|c| c.strip_prefix("account=")).unwrap_or_default().replace('<', "&lt;");
+    let text = if who.is_empty() { "signed out".to_owned() } else { format!("signed in as {who}") };
+    page("Account", &format!("<p id=\"account\">{text}</p>")).await
+}
+
+/// A page on the fixture host that sends the browser to the other host's
+/// login form as soon as it has loaded: by script, by meta refresh, or when
+/// `#away` is clicked.
+async fn leave_by_script(State(SiteState { port, .. }): State<SiteState>) -> Html<String> {
+    let to = other_login(port);
+    page(
+        "Leaving",
+        &format!("<p>leaving</p><script>addEventListener('load', () => {{ location.href = '{to}'; }});</script>"),
+    )
+    .await
+}
+
+async fn leave_by_meta(State(SiteState { port, .. }): State<SiteState>) -> Html<String> {
+    let to = other_login(port);
+    Html(format!(
+        "<!doctype html><html><head><meta charset=utf-8><meta http-equiv=\"refresh\" content=\"0;url={to}\">\
+         <title>Leaving</title></head><body><p>leaving</p></body></html>"
+    ))
+}
+
+async fn leave_by_link(State(SiteState { port, .. }): State<SiteState>) -> Html<String> {
+    page("Leaving", &format!("<a id=\"away\" href=\"{}\">sign in</a>", other_login(port))).await
+}
+
+fn other_login(port: u16) -> String {
+    format!("http://{}:{port}/login", super::browser::OTHER_HOST)
+}
+
+/// How many windows `/popup-loop` tries to open.
+pub const POPUP_LOOP_COUNT: usize = 1000;
+
+/// Opens [`POPUP_LOOP_COUNT`] windows in a loop while it loads.
+const POPUP_LOOP: &str = r#"<p id="opening">opening</p>
+<script>for (let i = 0; i < 1000; i++) { window.open('about:blank', '_blank'); }</script>
+<p id="opened">opened</p>"#;
 
 async fn set_cookie(Query(q): Query<HashMap<String, String>>) -> Response {
     let value = q.get("v").cloned().unwrap_or_default();

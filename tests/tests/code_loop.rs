@@ -153,8 +153,13 @@ async fn the_edit_loop_over_smart_http_pushes_with_a_token_only_the_vault_holds(
     let token = "ghp_7fQ2mZ9xLw4KpR8vT1nB6cY3dH5sJ0aE";
     let remote = GitHttpServer::start(scratch.path(), "agent", token)?;
     let (instance, server, admin, agent) = start().await?;
-    let body =
-        credential("forge", "api_key", &["127.0.0.1"], &["repo"], json!({ "token": token, "username": "agent" }));
+    let body = credential(
+        "forge",
+        "api_key",
+        &["http://127.0.0.1"],
+        &["repo"],
+        json!({ "token": token, "username": "agent" }),
+    );
     let (status, added) = server.send(&admin, reqwest::Method::POST, "/api/v1/vault/credentials", Some(&body)).await?;
     assert_eq!((status, added["hint"].as_str()), (200, Some("token …J0aE")), "{added}");
 

@@ -1,6 +1,7 @@
 //! The vault through the real binary: `${vault:NAME}` substitution at the
 //! http boundary (allowed host, refused host, refused pack, echoed secret
-//! masked, whatever the encoding and wherever the body is cut), write-only
+//! masked, whatever the encoding and wherever the body is cut; plain
+//! `http://` only when the credential says so), write-only
 //! values over REST and the CLI, no plaintext on disk, and start-up with a
 //! wrong key failing clearly without changing anything.
 
@@ -32,7 +33,7 @@ async fn placeholders_reach_allowed_hosts_only_and_echoed_secrets_come_back_mask
     let server = instance.serve()?;
     let echo = echo()?;
     for (name, packs) in [("echo-token", ["http"]), ("repo-only", ["repo"])] {
-        let body = credential(name, "api_key", &["127.0.0.1"], &packs, json!({ "token": TOKEN }));
+        let body = credential(name, "api_key", &["http://127.0.0.1"], &packs, json!({ "token": TOKEN }));
         let (status, meta) =
             server.send(&admin, reqwest::Method::POST, "/api/v1/vault/credentials", Some(&body)).await?;
         assert_eq!(status, 200, "{meta}");
@@ -315,7 +316,7 @@ async fn an_oauth_credential_is_refreshed_on_first_use_and_its_tokens_never_reac
         "client_id": "helmdeck", "client_secret": "cs-71b3f0e9d2a4c658",
         "token_url": issuer.url("/token"), "refresh_token": "rt-9c1d7e3a5b8f2046"
     });
-    let body = credential("calendar", "oauth", &["127.0.0.1"], &["http"], secret);
+    let body = credential("calendar", "oauth", &["http://127.0.0.1"], &["http"], secret);
     assert_eq!(server.send(&admin, reqwest::Method::POST, "/api/v1/vault/credentials", Some(&body)).await?.0, 200);
     for _ in 0..2 {
         let out = server
@@ -333,6 +334,50 @@ async fn an_oauth_credential_is_refreshed_on_first_use_and_its_tokens_never_reac
         format!("{}{}", server.transcript().join(""), serde_json::to_string(&server.audit(&admin).await?)?);
     for value in ["at-4e8a2c6f0b1d3957", "rt-9c1d7e3a5b8f2046", "cs-71b3f0e9d2a4c658"] {
         assert!(find_secret(everything.as_bytes(), value.as_bytes()).is_none(), "{value} leaked");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_never_goes_over_plain_http_unless_its_credential_names_http() -> Result<()> {
+    let instance = Instance::new(&[("HELMDECK_EGRESS_ALLOWLIST", "127.0.0.1")])?;
+    let admin = instance.token("operator", "admin")?;
+    let agent = instance.token("agent-ada", "packs:call")?;
+    let server = instance.serve()?;
+    let echo = echo()?;
+    let add = |name: &str, hosts: &[&str]| {
+        let body = credential(name, "api_key", hosts, &["http"], json!({ "token": format!("{TOKEN}-{name}") }));
+        let server = &server;
+        let admin = &admin;
+        async move { server.send(admin, reqwest::Method::POST, "/api/v1/vault/credentials", Some(&body)).await }
+    };
+    // A bare host pattern means the secure schemes only; so does `https://`.
+    for (name, hosts) in [("bare", ["127.0.0.1"]), ("tls", ["https://127.0.0.1"])] {
+        let (status, meta) = add(name, &hosts).await?;
+        assert_eq!(status, 200, "{meta}");
+        let input =
+            json!({ "url": echo.url("/"), "headers": { "authorization": format!("Bearer ${{vault:{name}}}") } });
+        let (status, refused) = server.call(&agent, "http.fetch", input).await?;
+        assert_eq!(
+            (status, refused["error"]["code"].as_str()),
+            (403, Some("unauthorized")),
+            "credential `{name}` ({hosts:?}) went over plain http: {refused}"
+        );
+        let message = refused["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("http://127.0.0.1"), "the refusal says how to allow plain http: {message}");
+    }
+    let (status, meta) = add("plain", &["http://127.0.0.1"]).await?;
+    assert_eq!(status, 200, "{meta}");
+    assert_eq!(echo.requests().len(), 0, "no request carrying a secret left the host over plain http");
+    let input = json!({ "url": echo.url("/"), "headers": { "authorization": "Bearer ${vault:plain}" } });
+    server.call_ok(&agent, "http.fetch", input).await?;
+    let seen = echo.requests();
+    assert_eq!(seen[0].header("authorization"), Some(format!("Bearer {TOKEN}-plain").as_str()), "named http: sent");
+
+    for bad in ["ftp://127.0.0.1", "http://", "https://host:99999", "http://a b"] {
+        let (status, refused) = add("broken", &[bad]).await?;
+        assert_eq!((status, refused["error"]["code"].as_str()), (400, Some("invalid_input")), "{bad}: {refused}");
+        assert!(refused["error"]["message"].as_str().unwrap_or_default().contains("`hosts`"), "{refused}");
     }
     Ok(())
 }

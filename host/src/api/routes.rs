@@ -271,7 +271,11 @@ pub fn api_routes() -> Vec<Route> {
                     "stats": { "type": "object", "properties": {
                         "browsers": { "type": "integer" }, "contexts": { "type": "integer" }, "crashes": { "type": "integer" } } },
                     "spare_contexts": { "type": "integer", "description": "contexts made ahead for the next session (counted in stats.contexts)" },
-                    "instances": { "type": "array", "items": { "type": "string" } }
+                    "instances": { "type": "array", "items": { "type": "string" } },
+                    "sandbox": { "type": ["object", "null"], "description": "how the browsers are confined", "properties": {
+                        "chromium_sandbox": { "type": "boolean" },
+                        "no_sandbox_reason": { "type": "string", "description": "why Chromium's sandbox is off, when it is" },
+                        "users": { "type": "array", "items": { "type": "integer" }, "description": "uids the running browsers run as (empty: the server's own)" } } }
                 } }),
                 query: &[],
             },
@@ -430,7 +434,7 @@ fn credential_input() -> Value {
             "kind": { "type": "string", "enum": ["login", "cookies", "api_key", "oauth", "ssh_key", "basic"] },
             "description": { "type": "string" },
             "hosts": { "type": "array", "items": { "type": "string" }, "minItems": 1,
-                       "description": "host patterns, optionally with a path prefix: `api.example.com`, `*.example.com`, `git.example.com/org/`, `*`" },
+                       "description": "host patterns `[scheme://]host[:port][/path-prefix]`: `api.example.com`, `*.example.com` and `*` match https and ssh only; `https://git.example.com/org/`; plain http only where named: `http://127.0.0.1`" },
             "packs": { "type": "array", "items": { "type": "string" }, "minItems": 1, "description": "packs allowed to use it, `*` for any" },
             "subjects": { "type": "array", "items": { "type": "string" }, "description": "token subjects allowed to use it; empty for any" },
             "secret": {

@@ -73,7 +73,8 @@ pub async fn delete(
 /// `GET /api/v1/browsers`: the session browser pool (admin): running
 /// browsers with their runtime ids, open contexts (the spares made ahead
 /// for the next sessions included), spares ready and wanted, crashes since
-/// start.
+/// start, and how the browsers are confined (their users, whether
+/// Chromium's sandbox is on and, if not, why).
 pub async fn browsers(State(app): AppState, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Admin)?;
     let pool = app.services.browser.pool();
@@ -88,5 +89,6 @@ pub async fn browsers(State(app): AppState, caller: Caller) -> Result<Json<Value
         "spare_contexts": spares,
         "spare_contexts_wanted": app.services.browser.spares_wanted(),
         "instances": instances,
+        "sandbox": pool.runtime().confinement(),
     })))
 }

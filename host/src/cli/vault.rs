@@ -39,7 +39,9 @@ pub struct AddArgs {
     name: String,
     #[arg(long, value_enum)]
     kind: CredentialKind,
-    /// Host pattern where it may be used (repeat): `api.example.com`, `*.example.com`, `host/path/`, `*`.
+    /// Host pattern where it may be used (repeat), `[scheme://]host[:port][/path]`:
+    /// `api.example.com`, `*.example.com` or `*` (https and ssh only),
+    /// `https://host/path/`; plain http only when named: `http://127.0.0.1`.
     #[arg(long = "host", required = true)]
     hosts: Vec<String>,
     /// Pack allowed to use it (repeat; `*` for any).

@@ -93,4 +93,10 @@ pub trait SessionRuntime: Send + Sync {
 
     /// Stop instances a previous Helmdeck process left behind; returns how many.
     fn reap_orphans(&self) -> BoxFuture<'_, Result<usize>>;
+
+    /// How the instances are confined (users, sandbox), for operators;
+    /// `null` where the backend has nothing to say.
+    fn confinement(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
 }

@@ -219,6 +219,19 @@ impl Secret {
                 );
             }
         }
+        // A value sent in a URL or a form body (a GET login form) appears
+        // encoded there, and so in the proxy's audit records.
+        let encoded: Vec<String> = values
+            .iter()
+            .flat_map(|v| {
+                let form: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
+                [form.replace('+', "%20"), form]
+            })
+            .filter(|e| !values.contains(e))
+            .collect();
+        values.extend(encoded);
+        values.sort();
+        values.dedup();
         // Very short values would mask ordinary text everywhere.
         values.retain(|v| v.len() >= 4);
         values
@@ -258,8 +271,10 @@ pub struct CredentialInput {
     pub kind: CredentialKind,
     #[serde(default)]
     pub description: String,
-    /// Host patterns, optionally with a path prefix: `api.example.com`,
-    /// `*.example.com`, `git.example.com/org/`, `127.0.0.1`; `*` for any host.
+    /// Host patterns, `[scheme://]host[:port][/path-prefix]`: `api.example.com`
+    /// and `*.example.com` (https and ssh only), `https://git.example.com/org/`,
+    /// `http://127.0.0.1` (plain http must be named); `*` for any host. See
+    /// [`super::pattern`].
     pub hosts: Vec<String>,
     /// Packs that may use it; `*` for any.
     pub packs: Vec<String>,
@@ -317,16 +332,7 @@ pub fn check_name(name: &str) -> Result<()> {
 
 /// Check host patterns and ACL lists before storing them.
 pub fn check_scope(hosts: &[String], packs: &[String]) -> Result<()> {
-    if hosts.is_empty() {
-        return Err(Error::invalid_input(
-            "`hosts` must name at least one host pattern where the credential may be used (`*` for any)",
-        ));
-    }
-    if let Some(bad) = hosts.iter().find(|h| h.is_empty() || h.contains("://") || h.chars().any(char::is_whitespace)) {
-        return Err(Error::invalid_input(format!(
-            "`hosts`: `{bad}` is not a host pattern; write `api.example.com`, `*.example.com` or `host/path/prefix`"
-        )));
-    }
+    super::pattern::check_patterns(hosts)?;
     if packs.is_empty() {
         return Err(Error::invalid_input(
             "`packs` must name at least one pack allowed to use the credential (`*` for any)",
@@ -335,40 +341,10 @@ pub fn check_scope(hosts: &[String], packs: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Whether a request to `host` at `path` fits one of `patterns`
-/// (`host`, `*.suffix`, `*`, each optionally followed by a `/path` prefix).
-pub fn matches_target(patterns: &[String], host: &str, path: &str) -> bool {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    patterns.iter().any(|pattern| {
-        let (host_pattern, prefix) = match pattern.find('/') {
-            Some(i) => (&pattern[..i], &pattern[i..]),
-            None => (pattern.as_str(), ""),
-        };
-        let host_pattern = host_pattern.to_ascii_lowercase();
-        let host_ok = match host_pattern.strip_prefix("*.") {
-            Some(suffix) => host.len() > suffix.len() && host.ends_with(&format!(".{suffix}")),
-            None => host_pattern == "*" || host_pattern == host,
-        };
-        host_ok && path.starts_with(prefix)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn host_and_path_patterns_match_exactly_what_they_name() {
-        let p = vec!["api.example.com".to_owned(), "*.corp.test/v1/".to_owned()];
-        assert!(matches_target(&p, "API.example.com", "/anything"));
-        assert!(matches_target(&p, "a.corp.test", "/v1/users"));
-        assert!(!matches_target(&p, "a.corp.test", "/v2/users"));
-        assert!(!matches_target(&p, "corp.test", "/v1/"));
-        assert!(!matches_target(&p, "evil-api.example.com", "/"));
-        assert!(matches_target(&["*".to_owned()], "anything.test", "/"));
-    }
 
     #[test]
     fn secrets_are_checked_by_kind_and_never_echoed() {

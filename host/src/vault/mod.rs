@@ -13,10 +13,12 @@
 
 mod cipher;
 mod credential;
+pub mod pattern;
 pub mod placeholder;
 
 pub use cipher::{KeyError, VAULT_KEY_ENV, VaultKey};
-pub use credential::{CredentialInput, CredentialKind, CredentialMeta, Secret, matches_target};
+pub use credential::{CredentialInput, CredentialKind, CredentialMeta, Secret};
+pub use pattern::{Destination, matches_target};
 
 use crate::audit::Redactor;
 use crate::store::{Store, StoredCredential, Timestamp, run_blocking};
@@ -53,9 +55,8 @@ pub struct CredentialUse<'a> {
     pub subject: &'a str,
     /// The credential names the pack's manifest scope lists (`*` for any).
     pub scope: &'a [String],
-    /// Destination host and path.
-    pub host: &'a str,
-    pub path: &'a str,
+    /// Where the secret would go (scheme, host, port, path).
+    pub to: Destination<'a>,
 }
 
 /// Changes to an existing credential (`PUT`); absent fields stay as they are.
@@ -230,12 +231,8 @@ impl Vault {
                 intent.pack, intent.subject, intent.pack
             )));
         }
-        if !matches_target(&info.hosts, intent.host, intent.path) {
-            return Err(Error::unauthorized(format!(
-                "credential `{name}` may not be sent to `{}` (it is limited to {}); use it only with those hosts",
-                intent.host,
-                info.hosts.join(", ")
-            )));
+        if !matches_target(&info.hosts, &intent.to) {
+            return Err(Error::unauthorized(pattern::refusal(name, &info.hosts, &intent.to)));
         }
         let secret = self.unseal(&stored)?;
         let key = name.to_owned();

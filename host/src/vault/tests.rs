@@ -16,7 +16,8 @@ fn api_key(name: &str, hosts: &[&str], packs: &[&str]) -> CredentialInput {
 }
 
 fn intent<'a>(name: &'a str, pack: &'a str, host: &'a str, scope: &'a [String]) -> CredentialUse<'a> {
-    CredentialUse { name, pack, subject: "ada", scope, host, path: "/v1/x" }
+    let to = Destination { scheme: "https", host, port: Some(443), path: "/v1/x" };
+    CredentialUse { name, pack, subject: "ada", scope, to }
 }
 
 #[tokio::test]

@@ -89,8 +89,11 @@ pub enum Action {
     /// Use a vault credential on the current page without seeing it: a
     /// `cookies` credential is set for the page's site; a `login` credential
     /// is typed into the fields named by the selectors (then `submit_selector`
-    /// is clicked, when given). The page's host must be one the credential
-    /// allows; what the page shows back has the values masked.
+    /// is clicked, when given). The page must be on a site the credential
+    /// allows at that moment. Afterwards the page cannot be read (`extract`,
+    /// `assert_text`, `wait_for`, `screenshot` fail with `unauthorized`)
+    /// until a `navigate` step loads a fresh page; after a `cookies`
+    /// credential, no page of the session can be read.
     UseCredential {
         /// The credential's name in the vault (see `repo.credentials` or the operator).
         name: String,
@@ -161,9 +164,10 @@ pub struct InteractOutput {
     pub extracted: BTreeMap<String, Vec<String>>,
     /// Screenshots taken by `screenshot` steps, in order.
     pub screenshots: Vec<ArtifactRef>,
-    /// The URL after the last step.
+    /// The URL after the last step (empty when the page holds a credential
+    /// a `use_credential` step typed: navigate elsewhere to read again).
     pub final_url: String,
-    /// The title after the last step.
+    /// The title after the last step (empty likewise).
     pub title: String,
 }
 
@@ -191,9 +195,15 @@ pub fn run(input: InteractInput) -> ToolResult<InteractOutput> {
         }
         out.steps = index + 1;
     }
-    let here = page.location()?;
-    out.final_url = here.url;
-    out.title = here.title;
+    match page.location() {
+        Ok(here) => {
+            out.final_url = here.url;
+            out.title = here.title;
+        }
+        // A page holding a credential cannot be read; its address may carry it.
+        Err(e) if e.code == ErrorCode::Unauthorized => {}
+        Err(e) => return Err(e),
+    }
     Ok(out)
 }
 

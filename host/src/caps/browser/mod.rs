@@ -5,8 +5,10 @@
 //! ([`session`]), and its traffic goes through the session's guarded proxy
 //! ([`proxy`]). Every method is audited as `browser.<method>` with the page
 //! URL. Vault credentials reach pages only through `use-credential`
-//! ([`credential`]), and every text a page hands back to the pack has vault
-//! values masked, so a page that echoes a password or cookie leaks nothing.
+//! ([`credential`]), only into the page's current document on the
+//! credential's site; a page holding one cannot be read until the pack
+//! navigates it to a fresh document ([`seal`]). Text a page hands back has
+//! vault values masked besides.
 
 mod capture;
 mod cookies;
@@ -15,6 +17,7 @@ mod dialogs;
 mod page;
 pub mod proxy;
 mod scripts;
+mod seal;
 mod session;
 
 pub use page::SessionPage;
@@ -29,6 +32,7 @@ use crate::engine::wit::host::browser::{
 use crate::engine::wit::host::types::Error as WitError;
 use crate::{Error, ErrorCode, Result};
 use capture::{Paper, Shot};
+use seal::Access;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::{HasData, Resource, ResourceTable};
@@ -89,16 +93,24 @@ impl BrowserView<'_> {
     }
 
     /// Start operation `method` on `page`: the page, blank if an earlier
-    /// call left it showing its document (a failure to clear it is audited
-    /// as the operation's), and the operation for [`BrowserView::finish`].
+    /// call left it showing its document, and the operation for
+    /// [`BrowserView::finish`]. `access` (with the `selector` an action
+    /// names) is refused on a page that holds a credential. A failure here
+    /// is audited as the operation's.
     async fn begin(
         &mut self,
         method: &'static str,
         page: &Resource<PageHandle>,
+        access: Access,
+        selector: Option<&str>,
     ) -> Result<(Arc<SessionPage>, Operation), WitError> {
         let p = self.handle(page)?;
         let op = Operation::start(self.caps, method, &p, p.known_url());
-        if let Err(e) = p.settle().await {
+        let ready = match p.settle().await {
+            Ok(()) => p.check_access(access, selector),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = ready {
             return self.finish(op, &p, Err(e)).await;
         }
         Ok((p, op))
@@ -124,6 +136,11 @@ impl BrowserView<'_> {
         result: Result<T>,
         name: Option<&str>,
     ) -> Result<T, WitError> {
+        // Windows the page opened beyond the session's cap were closed meanwhile: say so.
+        let result = match (result, page.session.context().page_overflow()) {
+            (Ok(_), Some(overflow)) => Err(overflow),
+            (result, _) => result,
+        };
         let mut entry = op.ended(page);
         entry.target = Some(page.known_url());
         if let Err(e) = &result {
@@ -202,7 +219,7 @@ impl HostPage for BrowserView<'_> {
     }
 
     async fn location(&mut self, page: Resource<PageHandle>) -> Result<Navigation, WitError> {
-        let (p, op) = self.begin("location", &page).await?;
+        let (p, op) = self.begin("location", &page, Access::Read, None).await?;
         let result = p.location().await;
         let at = self.finish(op, &p, result).await?;
         Ok(Navigation { url: at.url, status: None, title: at.title })
@@ -219,20 +236,20 @@ impl HostPage for BrowserView<'_> {
             full_page: options.full_page,
             selector: options.selector.as_deref(),
         };
-        let (p, op) = self.begin("screenshot", &page).await?;
+        let (p, op) = self.begin("screenshot", &page, Access::Read, None).await?;
         let result = capture::screenshot(&p, &shot).await;
         let image = self.finish(op, &p, result).await?;
         Ok(Image { data: image.data, width: image.width, height: image.height })
     }
 
     async fn content(&mut self, page: Resource<PageHandle>) -> Result<String, WitError> {
-        let (p, op) = self.begin("content", &page).await?;
+        let (p, op) = self.begin("content", &page, Access::Read, None).await?;
         let result = p.content().await.map(|t| self.mask(&t));
         self.finish(op, &p, result).await
     }
 
     async fn text(&mut self, page: Resource<PageHandle>) -> Result<String, WitError> {
-        let (p, op) = self.begin("text", &page).await?;
+        let (p, op) = self.begin("text", &page, Access::Read, None).await?;
         let result = p.text().await.map(|t| self.mask(&t));
         self.finish(op, &p, result).await
     }
@@ -243,37 +260,40 @@ impl HostPage for BrowserView<'_> {
         selector: String,
         attribute: Option<String>,
     ) -> Result<Vec<String>, WitError> {
-        let (p, op) = self.begin("query", &page).await?;
+        let (p, op) = self.begin("query", &page, Access::Read, None).await?;
         let result = p.query(&selector, attribute.as_deref()).await.map(|l| l.iter().map(|t| self.mask(t)).collect());
         self.finish(op, &p, result).await
     }
 
     async fn evaluate(&mut self, page: Resource<PageHandle>, expression: String) -> Result<String, WitError> {
-        let (p, op) = self.begin("evaluate", &page).await?;
+        let (p, op) = self.begin("evaluate", &page, Access::Read, None).await?;
+        p.mark_scripted();
         let result = p.evaluate_value(&expression).await.map(|v| self.mask(&v.to_string()));
+        // A thrown error's message is the page's text too.
+        let result = result.map_err(|e| Error { message: self.mask(&e.message), ..e });
         self.finish(op, &p, result).await
     }
 
     async fn click(&mut self, page: Resource<PageHandle>, selector: String) -> Result<(), WitError> {
-        let (p, op) = self.begin("click", &page).await?;
+        let (p, op) = self.begin("click", &page, Access::Act, Some(&selector)).await?;
         let result = p.click(&selector).await;
         self.finish(op, &p, result).await
     }
 
     async fn type_text(&mut self, page: Resource<PageHandle>, selector: String, text: String) -> Result<(), WitError> {
-        let (p, op) = self.begin("type_text", &page).await?;
+        let (p, op) = self.begin("type_text", &page, Access::Act, Some(&selector)).await?;
         let result = p.type_text(&selector, &text).await;
         self.finish(op, &p, result).await
     }
 
     async fn press(&mut self, page: Resource<PageHandle>, key: String) -> Result<(), WitError> {
-        let (p, op) = self.begin("press", &page).await?;
+        let (p, op) = self.begin("press", &page, Access::Act, None).await?;
         let result = p.press(&key).await;
         self.finish(op, &p, result).await
     }
 
     async fn select(&mut self, page: Resource<PageHandle>, selector: String, value: String) -> Result<(), WitError> {
-        let (p, op) = self.begin("select", &page).await?;
+        let (p, op) = self.begin("select", &page, Access::Act, Some(&selector)).await?;
         let result = p.select(&selector, &value).await;
         self.finish(op, &p, result).await
     }
@@ -285,7 +305,7 @@ impl HostPage for BrowserView<'_> {
         dx: i32,
         dy: i32,
     ) -> Result<(), WitError> {
-        let (p, op) = self.begin("scroll", &page).await?;
+        let (p, op) = self.begin("scroll", &page, Access::Act, selector.as_deref()).await?;
         let result = p.scroll(selector.as_deref(), dx, dy).await;
         self.finish(op, &p, result).await
     }
@@ -302,7 +322,16 @@ impl HostPage for BrowserView<'_> {
             WaitCondition::Text(t) => (scripts::has_text(t), format!("the text `{t}` to appear")),
             WaitCondition::Expression(e) => (scripts::truthy(e), "the expression to become true".to_owned()),
         };
-        let (p, op) = self.begin("wait_for", &page).await?;
+        // Waiting for an element answers only whether it exists, so it is
+        // allowed on a page that holds a credential (a login's answer page).
+        let (access, selector) = match &condition {
+            WaitCondition::Selector(s) => (Access::Act, Some(s.as_str())),
+            _ => (Access::Read, None),
+        };
+        let (p, op) = self.begin("wait_for", &page, access, selector).await?;
+        if matches!(condition, WaitCondition::Expression(_)) {
+            p.mark_scripted();
+        }
         let result = p.wait(&script, op.started + timeout, timeout, &what).await;
         self.finish(op, &p, result).await
     }
@@ -314,13 +343,13 @@ impl HostPage for BrowserView<'_> {
             PaperFormat::A4 => Paper::A4,
             PaperFormat::A3 => Paper::A3,
         };
-        let (p, op) = self.begin("pdf", &page).await?;
+        let (p, op) = self.begin("pdf", &page, Access::Read, None).await?;
         let result = capture::pdf(&p, paper, options.landscape, options.print_background).await;
         self.finish(op, &p, result).await
     }
 
     async fn cookies(&mut self, page: Resource<PageHandle>) -> Result<Vec<Cookie>, WitError> {
-        let (p, op) = self.begin("cookies", &page).await?;
+        let (p, op) = self.begin("cookies", &page, Access::Read, None).await?;
         let result = p
             .cookies()
             .await
@@ -329,7 +358,7 @@ impl HostPage for BrowserView<'_> {
     }
 
     async fn set_cookies(&mut self, page: Resource<PageHandle>, cookies: Vec<Cookie>) -> Result<(), WitError> {
-        let (p, op) = self.begin("set_cookies", &page).await?;
+        let (p, op) = self.begin("set_cookies", &page, Access::Act, None).await?;
         let result = p.set_cookies(cookies).await;
         self.finish(op, &p, result).await
     }
@@ -340,14 +369,14 @@ impl HostPage for BrowserView<'_> {
         name: String,
         form: Option<LoginForm>,
     ) -> Result<(), WitError> {
-        let (p, op) = self.begin("use_credential", &page).await?;
+        let (p, op) = self.begin("use_credential", &page, Access::Act, None).await?;
         let result = credential::use_credential(self.caps, &p, &name, form).await;
         // The credential's name goes under `name`: the redactor masks any field called `credential`.
         self.finish_naming(op, &p, result, Some(&name)).await
     }
 
     async fn set_viewport(&mut self, page: Resource<PageHandle>, viewport: Viewport) -> Result<(), WitError> {
-        let (p, op) = self.begin("set_viewport", &page).await?;
+        let (p, op) = self.begin("set_viewport", &page, Access::Act, None).await?;
         let result = p.set_viewport(viewport.width, viewport.height).await;
         self.finish(op, &p, result).await
     }

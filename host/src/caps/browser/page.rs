@@ -51,6 +51,10 @@ pub struct SessionPage {
     in_flight: AtomicUsize,
     /// The call that opened the page, whose end waits for a cut-off page to close.
     cleanup: CallCleanup,
+    /// The credential typed into the page, until a fresh document ([`super::seal`]).
+    pub(super) sealed: Mutex<Option<String>>,
+    /// The pack ran its own script in the current document.
+    pub(super) scripted: AtomicBool,
 }
 
 /// Where a navigation ended.
@@ -77,6 +81,8 @@ impl SessionPage {
             resized: AtomicBool::new(false),
             in_flight: AtomicUsize::new(1),
             cleanup,
+            sealed: Mutex::new(None),
+            scripted: AtomicBool::new(false),
         };
         let spec = handle.session.spec().clone();
         if !ready {
@@ -190,7 +196,12 @@ impl SessionPage {
             true => Some(self.cdp("watch page events", page.event_listener::<EventLifecycleEvent>()).await?),
             false => None,
         };
-        let went = tokio::time::timeout_at(deadline.into(), page.execute(NavigateParams::new(url.as_str()))).await;
+        // chromiumoxide answers once the page has loaded, which a page
+        // opening windows in a loop delays past any deadline.
+        let went = tokio::select! {
+            went = tokio::time::timeout_at(deadline.into(), page.execute(NavigateParams::new(url.as_str()))) => went,
+            overflow = self.session.context().overflowed() => return Err(overflow),
+        };
         let reply = match went {
             Ok(Ok(reply)) => reply.result,
             Ok(Err(e)) => return Err(self.session.context().failure("navigate", e)),
@@ -213,6 +224,7 @@ impl SessionPage {
                 return Err(self.timed_out("the network to go idle", timeout));
             }
         }
+        self.fresh_document(reply.loader_id.as_ref()).await?;
         if let Some(selector) = selector {
             self.wait(&scripts::exists(selector), deadline, timeout, &format!("`{selector}` to appear")).await?;
         }
@@ -235,11 +247,15 @@ impl SessionPage {
         Ok(Landed { url, status, title: v["title"].as_str().unwrap_or_default().to_owned() })
     }
 
-    /// Poll `script` until it answers `true` or `deadline` passes. Errors
+    /// Poll `script` until it answers `true` or `deadline` passes, or the
+    /// page opens more windows than the session may (`resource_exhausted`). Errors
     /// while the page navigates (its context is replaced) count as "not yet";
     /// selector syntax errors end the wait at once.
     pub async fn wait(&self, script: &str, deadline: Instant, timeout: Duration, what: &str) -> Result<()> {
         loop {
+            if let Some(overflow) = self.session.context().page_overflow() {
+                return Err(overflow);
+            }
             match self.run(script).await {
                 Ok(Value::Bool(true)) => return Ok(()),
                 Err(e) if e.code == ErrorCode::InvalidInput && e.message.contains("CSS selector") => return Err(e),
@@ -318,9 +334,10 @@ impl SessionPage {
         Ok(())
     }
 
-    /// Choose an option of a `<select>`.
+    /// Choose an option of a `<select>` (a sealed page's error does not
+    /// list the options).
     pub async fn select(&self, selector: &str, value: &str) -> Result<()> {
-        self.run(&scripts::select(selector, value)).await.map(drop)
+        self.run(&scripts::select(selector, value, self.sealed_by().is_none())).await.map(drop)
     }
 
     /// Scroll an element into view or the page by a delta.
@@ -368,14 +385,16 @@ impl SessionPage {
 impl Drop for SessionPage {
     /// The guest dropped the page, or the call ended without dropping it:
     /// the session keeps the tab for its next call, unless the pack resized
-    /// it. A page cut off mid-operation (the call was cancelled or ran out
-    /// of time) is closed before the call's record instead.
+    /// it or it holds a credential. A page cut off mid-operation (the call
+    /// was cancelled or ran out of time) is closed before the call's record
+    /// instead.
     fn drop(&mut self) {
+        let reusable = !self.resized.load(Ordering::Acquire) && !self.is_sealed();
         if let Some(page) = self.page.take() {
             if self.in_flight.load(Ordering::Acquire) > 0 {
                 self.session.discard(page, &self.cleanup);
             } else {
-                self.session.put_away(page, !self.resized.load(Ordering::Acquire));
+                self.session.put_away(page, reusable);
             }
         }
     }

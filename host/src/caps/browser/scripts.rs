@@ -79,18 +79,20 @@ pub fn focus(selector: &str) -> String {
     )
 }
 
-/// Choose `value` in a `<select>`, firing `input` and `change` like a user would.
-pub fn select(selector: &str, value: &str) -> String {
+/// Choose `value` in a `<select>`, firing `input` and `change` like a user
+/// would; a failure lists the options only when `list_options`.
+pub fn select(selector: &str, value: &str, list_options: bool) -> String {
     script(
         "const el = need(args[0]);
   if (el.tagName !== 'SELECT') return fail('invalid', `\\`${args[0]}\\` is a <${el.tagName.toLowerCase()}>, not a <select>`);
   const option = Array.from(el.options).find(o => o.value === args[1]);
-  if (!option) return fail('not_found', `\\`${args[0]}\\` has no option with value \\`${args[1]}\\`; values: ${Array.from(el.options).map(o => o.value).join(', ')}`);
+  const values = args[2] ? `; values: ${Array.from(el.options).map(o => o.value).join(', ')}` : '';
+  if (!option) return fail('not_found', `\\`${args[0]}\\` has no option with value \\`${args[1]}\\`${values}`);
   el.value = args[1];
   el.dispatchEvent(new Event('input', { bubbles: true }));
   el.dispatchEvent(new Event('change', { bubbles: true }));
   return { ok: true };",
-        &serde_json::json!([selector, value]),
+        &serde_json::json!([selector, value, list_options]),
     )
 }
 
@@ -114,6 +116,42 @@ pub fn element_box(selector: &str) -> String {
         &serde_json::json!([selector]),
     )
 }
+
+/// Fill a login form, called in the host's isolated world with
+/// `(expected_url, username_selector, password_selector, username,
+/// password, submit_selector)`: nothing happens unless the document is
+/// still at `expected_url`; every element is found before any is changed;
+/// values are set through the native setter (so frameworks that track
+/// their inputs see the change) with `input` and `change` events, then the
+/// submit element, if any, is clicked. All in one task: no navigation can
+/// come in between.
+pub const FILL_LOGIN: &str = "function (expected, userSel, passSel, user, pass, submitSel) {
+  const fail = (err, message) => ({ err, message });
+  if (location.href !== expected) return fail('moved', 'the page is no longer at the address the credential was checked for');
+  const find = (selector, what) => {
+    let el;
+    try { el = document.querySelector(selector); } catch (e) { return fail('syntax', `\\`${selector}\\` is not a valid CSS selector`); }
+    if (!el) return fail('not_found', `no element matches \\`${selector}\\` (the ${what})`);
+    return el;
+  };
+  const fields = [find(userSel, 'username field'), find(passSel, 'password field')];
+  const submit = submitSel === null ? null : find(submitSel, 'submit button');
+  for (const f of fields.concat(submit ? [submit] : [])) { if (f.err) return f; }
+  for (const f of fields) {
+    if (!(f instanceof HTMLInputElement || f instanceof HTMLTextAreaElement)) return fail('invalid', 'the username and password selectors must match input or textarea fields');
+  }
+  const put = (el, value) => {
+    const setter = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(el), 'value').set;
+    el.focus();
+    setter.call(el, value);
+    el.dispatchEvent(new Event('input', { bubbles: true }));
+    el.dispatchEvent(new Event('change', { bubbles: true }));
+  };
+  put(fields[0], user);
+  put(fields[1], pass);
+  if (submit) submit.click();
+  return { ok: true };
+}";
 
 /// The document's visible text.
 pub const TEXT: &str = "({ ok: document.body ? document.body.innerText : '' })";

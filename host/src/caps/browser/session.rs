@@ -78,6 +78,9 @@ pub struct SessionBrowser {
     /// Bound to an ephemeral session: its context is disposed right after
     /// the call, and its pages with it.
     ephemeral: bool,
+    /// A `cookies` credential set in the context: no page of the session can
+    /// be read any more ([`super::seal`]).
+    sealed: Mutex<Option<String>>,
 }
 
 /// A page waiting for the session's next `page.open`.
@@ -191,8 +194,15 @@ impl BrowserService {
         let observer = self.observer(ledger.clone());
         let proxy = EgressProxy::start(self.inner.guard.clone(), observer).await?;
         let context = self.inner.pool.context(&proxy.url()).await?;
-        let browser =
-            SessionBrowser { context, _proxy: proxy, ledger, spec, idle_page: Mutex::new(None), ephemeral: false };
+        let browser = SessionBrowser {
+            context,
+            _proxy: proxy,
+            ledger,
+            spec,
+            idle_page: Mutex::new(None),
+            ephemeral: false,
+            sealed: Mutex::new(None),
+        };
         Ok(browser)
     }
 
@@ -328,6 +338,16 @@ impl SessionBrowser {
         let page = self.context.new_page().await?;
         answer_dialogs(&page).await.map_err(|e| self.context.failure("watch the page's dialogs", e))?;
         Ok(page)
+    }
+
+    /// The credential whose cookies the context holds, if any.
+    pub fn sealed_by(&self) -> Option<String> {
+        self.sealed.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The context now holds credential `name`'s cookies, for good.
+    pub(super) fn seal(&self, name: &str) {
+        *self.sealed.lock().unwrap_or_else(PoisonError::into_inner) = Some(name.to_owned());
     }
 
     /// The session's options (viewport, user agent, locale).

@@ -210,8 +210,12 @@ impl CapsContext {
                         pack: &self.call.pack,
                         subject: &self.call.actor,
                         scope: &scope.credentials,
-                        host: &remote.host,
-                        path: &remote.path,
+                        to: crate::vault::Destination {
+                            scheme: remote.url.split_once("://").map_or("ssh", |(scheme, _)| scheme),
+                            host: &remote.host,
+                            port: Some(remote.port),
+                            path: &remote.path,
+                        },
                     })
                     .await?,
             ),

@@ -30,7 +30,7 @@ impl Substituted {
     /// Refuse a hop (a redirect) the credential may not be sent to.
     pub(super) fn check_hop(&self, hop: &HopRecord) -> Result<()> {
         let host = hop.url.host_str().unwrap_or_default();
-        if crate::vault::matches_target(&self.hosts, host, hop.url.path()) {
+        if crate::vault::matches_target(&self.hosts, &crate::vault::Destination::of_url(&hop.url)) {
             return Ok(());
         }
         Err(Error::unauthorized(format!(
@@ -67,7 +67,7 @@ impl CapsContext {
         let mut values = BTreeMap::new();
         let mut used: Vec<Substituted> = Vec::new();
         for p in wanted {
-            let value = self.credential_value(&p, &host, target.path()).await?;
+            let value = self.credential_value(&p, &target).await?;
             if !used.iter().any(|u| u.name == p.name) {
                 let meta = self.services.vault.get(&p.name).await?;
                 used.push(Substituted { name: p.name.clone(), hosts: meta.hosts });
@@ -84,18 +84,13 @@ impl CapsContext {
         Ok(used)
     }
 
-    async fn credential_value(&self, p: &Placeholder, host: &str, path: &str) -> Result<String> {
+    async fn credential_value(&self, p: &Placeholder, target: &Url) -> Result<String> {
+        let to = crate::vault::Destination::of_url(target);
         let mut audit = CapabilityAudit::start(self, "vault.use", Some(p.name.clone()), Instant::now());
-        audit.details = Some(serde_json::json!({ "host": host, "via": "http.fetch" }));
+        audit.details = Some(serde_json::json!({ "host": to.host, "via": "http.fetch" }));
         let scope = self.scope(Capability::Http).credentials;
-        let intent = CredentialUse {
-            name: &p.name,
-            pack: &self.call.pack,
-            subject: &self.call.actor,
-            scope: &scope,
-            host,
-            path,
-        };
+        let intent =
+            CredentialUse { name: &p.name, pack: &self.call.pack, subject: &self.call.actor, scope: &scope, to };
         let result = async {
             let mut secret = self.services.vault.use_secret(&intent).await?;
             if needs_refresh(&secret) {

@@ -54,10 +54,12 @@ const QUIET_SWITCHES: &[&str] = &[
 /// Chromium keeps only the last `disable-features`, so this is the one list.
 /// `DnsOverHttps` and the prefetch/translate/update services would reach
 /// out on their own; `HttpsUpgrades` would retry every `http://` URL over
-/// TLS first, which only adds a failed CONNECT through the proxy.
+/// TLS first, which only adds a failed CONNECT through the proxy. The
+/// back/forward cache would keep a page that held a credential alive,
+/// restorable by a script going back in history.
 const DISABLED_FEATURES: &str = "disable-features=DnsOverHttps,HttpsUpgrades,Translate,OptimizationHints,\
 MediaRouter,DialMediaRouteProvider,AutofillServerCommunication,InterestFeedContentSuggestions,\
-CertificateTransparencyComponentUpdater,NetworkPrediction,PrivacySandboxSettings4";
+CertificateTransparencyComponentUpdater,NetworkPrediction,PrivacySandboxSettings4,BackForwardCache";
 
 /// Every argument for a browser with its profile in `profile`, its window
 /// `window` (width, height), sandboxed unless `no_sandbox`.

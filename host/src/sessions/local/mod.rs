@@ -1,12 +1,15 @@
 //! The local session runtime: Chromium processes on this machine, each with
 //! a fresh profile under one directory (`<data>/browsers/`), its DevTools
 //! endpoint on a random loopback port, and its own process group so that
-//! stopping it stops its renderers too. Profiles under that directory that
-//! no running process of ours owns are a previous process's leftovers and
-//! are reaped at start.
+//! stopping it stops its renderers too. Run as root, each browser runs as
+//! an unprivileged uid of its own with Chromium's sandbox on ([`users`]).
+//! Profiles under that directory that no running process of ours owns, and
+//! every process of a browser uid no live server holds, are a previous
+//! process's leftovers and are reaped at start.
 
 mod flags;
 mod reap;
+mod users;
 
 pub use flags::{NOWHERE_PROXY, SECURITY_SWITCHES, arguments};
 
@@ -53,8 +56,9 @@ pub struct LocalConfig {
     pub executable: PathBuf,
     /// Profiles live in fresh directories under this one.
     pub profiles: PathBuf,
-    /// Start Chromium without its sandbox (needed when running as root).
-    pub no_sandbox: bool,
+    /// Run each browser as a browser uid of its own ([`users`]): set when
+    /// this process runs as root.
+    pub own_users: bool,
     /// Window size in CSS pixels (sessions set their own viewport).
     pub window: (u32, u32),
 }
@@ -62,32 +66,47 @@ pub struct LocalConfig {
 impl LocalConfig {
     /// A configuration for `executable` (or the first of
     /// [`CHROMIUM_CANDIDATES`] that exists, else `chromium` on `PATH`) with
-    /// profiles under `profiles`; the sandbox is turned off only when this
+    /// profiles under `profiles`; browsers get users of their own when this
     /// process runs as root. A missing browser is reported when one is
     /// first started.
     pub fn new(executable: Option<PathBuf>, profiles: PathBuf) -> LocalConfig {
         let executable = executable.unwrap_or_else(|| {
             CHROMIUM_CANDIDATES.iter().map(PathBuf::from).find(|p| p.is_file()).unwrap_or_else(|| "chromium".into())
         });
-        LocalConfig { executable, profiles, no_sandbox: running_as_root(), window: (1280, 720) }
+        LocalConfig { executable, profiles, own_users: running_as_root(), window: (1280, 720) }
     }
 }
 
-/// Root cannot use Chromium's sandbox; `/proc/self` is owned by the
-/// effective user.
+/// `/proc/self` is owned by the effective user.
 fn running_as_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// How the browsers are confined, for operators (`GET /api/v1/browsers`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Confinement {
+    /// Chromium's own sandbox is on.
+    pub chromium_sandbox: bool,
+    /// Why it is off, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_sandbox_reason: Option<String>,
+    /// The uids the running browsers run as (empty: this process's own).
+    pub users: Vec<u32>,
 }
 
 /// Chromium processes on this machine.
 pub struct LocalRuntime {
     config: LocalConfig,
     instances: Mutex<HashMap<InstanceId, Arc<LocalInstance>>>,
+    /// Whether Chromium's sandbox starts here, found out at the first launch.
+    sandbox: tokio::sync::OnceCell<std::result::Result<(), String>>,
 }
 
 struct LocalInstance {
     pid: u32,
+    /// The browser uid it runs as, if it has one.
+    uid: Option<u32>,
     endpoint: Endpoint,
     log: Arc<Mutex<VecDeque<String>>>,
     exited: watch::Receiver<Option<String>>,
@@ -97,7 +116,7 @@ struct LocalInstance {
 impl LocalRuntime {
     /// A runtime starting browsers as `config` says.
     pub fn new(config: LocalConfig) -> LocalRuntime {
-        LocalRuntime { config, instances: Mutex::new(HashMap::new()) }
+        LocalRuntime { config, instances: Mutex::new(HashMap::new()), sandbox: tokio::sync::OnceCell::new() }
     }
 
     /// The process id of instance `id` (tests and operators use it).
@@ -116,14 +135,54 @@ impl LocalRuntime {
             .ok_or_else(|| Error::new(ErrorCode::SessionUnavailable, format!("browser `{id}` is not running")))
     }
 
+    /// How browsers are confined here.
+    pub fn confinement(&self) -> Confinement {
+        let sandbox = self.sandbox.get().cloned().unwrap_or(Ok(()));
+        Confinement {
+            chromium_sandbox: sandbox.is_ok(),
+            no_sandbox_reason: sandbox.err(),
+            users: self.lock().values().filter_map(|i| i.uid).collect(),
+        }
+    }
+
+    /// Whether Chromium's sandbox can start here, probed once as browser
+    /// `uid` (root cannot use it; a kernel without unprivileged user
+    /// namespaces cannot give it one).
+    async fn sandbox(&self, uid: Option<u32>) -> std::result::Result<(), String> {
+        let probe = || async move {
+            let Some(uid) = uid else {
+                return if running_as_root() { Err("the browser runs as root".to_owned()) } else { Ok(()) };
+            };
+            let works = tokio::task::spawn_blocking(move || users::sandbox_works(uid)).await.unwrap_or(false);
+            if works {
+                return Ok(());
+            }
+            let why = "the kernel gives the browser's user no user namespace".to_owned();
+            tracing::warn!("Chromium's sandbox cannot start ({why}): browsers run with --no-sandbox");
+            Err(why)
+        };
+        self.sandbox.get_or_init(probe).await.clone()
+    }
+
     async fn launch(&self) -> Result<InstanceId> {
         let profile = self.config.profiles.join(uuid::Uuid::now_v7().simple().to_string());
         tokio::fs::create_dir_all(&profile)
             .await
             .map_err(|e| Error::internal(format!("cannot create a browser profile in `{}`: {e}", profile.display())))?;
+        let user = match self.config.own_users {
+            true => Some(self.claim_user(&profile).await?),
+            false => None,
+        };
+        let uid = user.as_ref().map(users::UidClaim::uid);
+        let no_sandbox = self.sandbox(uid).await.is_err();
         let mut command = Command::new(&self.config.executable);
-        // SAFETY: the closure runs in the forked child before exec and only
-        // makes one async-signal-safe syscall (prctl). It makes the kernel
+        if let Some(uid) = uid {
+            // std drops the supplementary groups when root changes uid.
+            command.uid(uid).gid(users::GID).env("HOME", &profile).env("XDG_CACHE_HOME", profile.join("cache"));
+        }
+        // SAFETY: the closure runs in the forked child before exec (after
+        // the uid change, which would clear it) and only makes one
+        // async-signal-safe syscall (prctl). It makes the kernel
         // kill Chromium when the thread that started it, a runtime worker
         // living as long as Helmdeck, is gone: a Helmdeck that is killed
         // (SIGKILL, OOM) cannot run its shutdown code, and its browsers
@@ -135,7 +194,7 @@ impl LocalRuntime {
             });
         }
         let mut child = command
-            .args(arguments(&profile, self.config.window, self.config.no_sandbox))
+            .args(arguments(&profile, self.config.window, no_sandbox))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -164,7 +223,7 @@ impl LocalRuntime {
             outcome => {
                 let _ = child.kill().await;
                 let gone = profile.clone();
-                let _ = tokio::task::spawn_blocking(move || reap::remove_profile(&gone)).await;
+                let _ = tokio::task::spawn_blocking(move || stop(pid, &gone, user)).await;
                 let why =
                     if outcome.is_err() { "did not print its DevTools address in time" } else { "exited at start" };
                 let tail = log
@@ -181,12 +240,42 @@ impl LocalRuntime {
                 ));
             }
         };
-        let (kill, exited) = supervise(child, profile);
+        let (kill, exited) = supervise(child, profile, user);
         let id = InstanceId(pid.to_string());
-        let instance = LocalInstance { pid, endpoint: Endpoint { cdp_url }, log, exited, kill: Mutex::new(Some(kill)) };
+        let instance =
+            LocalInstance { pid, uid, endpoint: Endpoint { cdp_url }, log, exited, kill: Mutex::new(Some(kill)) };
         self.lock().insert(id.clone(), Arc::new(instance));
         Ok(id)
     }
+}
+
+impl LocalRuntime {
+    /// Claim a browser uid and give it `profile` (and the way there).
+    async fn claim_user(&self, profile: &std::path::Path) -> Result<users::UidClaim> {
+        let (profiles, profile) = (self.config.profiles.clone(), profile.to_owned());
+        let claimed = tokio::task::spawn_blocking(move || {
+            let claim = users::claim()?;
+            users::open_path_to(&profiles).and_then(|()| users::own_profile(&profile, claim.uid())).map_err(|e| {
+                Error::internal(format!("cannot give `{}` to the browser's user: {e}", profile.display()))
+            })?;
+            Ok(claim)
+        });
+        claimed.await.map_err(|e| Error::internal(format!("browser user task failed: {e}")))?
+    }
+}
+
+/// Stop what is left of browser `pid` (its group, its helpers elsewhere,
+/// every process of its uid), delete its profile, then free its uid. Blocking.
+fn stop(pid: u32, profile: &std::path::Path, user: Option<users::UidClaim>) {
+    reap::kill_group(pid);
+    reap::kill_stragglers(profile);
+    if let Some(user) = &user
+        && let Err(e) = users::kill_all(user.uid())
+    {
+        tracing::warn!(uid = user.uid(), "a browser's processes outlived it: {}", e.message);
+    }
+    reap::remove_profile(profile);
+    drop(user);
 }
 
 /// Read Chromium's stderr until it names its DevTools address, then keep
@@ -216,8 +305,12 @@ async fn devtools_address(stderr: ChildStderr, log: Arc<Mutex<VecDeque<String>>>
 }
 
 /// Own the child: wait for it to exit (or kill its process group on
-/// request), then delete its profile and publish why it ended.
-fn supervise(mut child: Child, profile: PathBuf) -> (oneshot::Sender<()>, watch::Receiver<Option<String>>) {
+/// request), then stop what is left of it ([`stop`]) and publish why it ended.
+fn supervise(
+    mut child: Child,
+    profile: PathBuf,
+    user: Option<users::UidClaim>,
+) -> (oneshot::Sender<()>, watch::Receiver<Option<String>>) {
     let (kill_tx, kill_rx) = oneshot::channel::<()>();
     let (exit_tx, exit_rx) = watch::channel(None);
     let pid = child.id();
@@ -237,14 +330,8 @@ fn supervise(mut child: Child, profile: PathBuf) -> (oneshot::Sender<()>, watch:
         };
         // Renderers may outlive the browser process for a moment, and the
         // crash handler lives outside its group.
-        if let Some(pid) = pid {
-            reap::kill_group(pid);
-        }
-        let _ = tokio::task::spawn_blocking(move || {
-            reap::kill_stragglers(&profile);
-            reap::remove_profile(&profile);
-        })
-        .await;
+        let pid = pid.unwrap_or_default();
+        let _ = tokio::task::spawn_blocking(move || stop(pid, &profile, user)).await;
         let _ = exit_tx.send(Some(reason));
     });
     (kill_tx, exit_rx)
@@ -312,13 +399,23 @@ impl SessionRuntime for LocalRuntime {
         })
     }
 
+    fn confinement(&self) -> serde_json::Value {
+        serde_json::to_value(LocalRuntime::confinement(self)).unwrap_or_default()
+    }
+
     fn reap_orphans(&self) -> BoxFuture<'_, Result<usize>> {
         let profiles = self.config.profiles.clone();
         let ours: Vec<u32> = self.lock().values().map(|i| i.pid).collect();
+        let own_users = self.config.own_users;
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || reap::reap(&profiles, &ours))
-                .await
-                .map_err(|e| Error::internal(format!("browser reaping task failed: {e}")))?
+            tokio::task::spawn_blocking(move || {
+                // By uid first: that takes every process a dead server's
+                // browsers started, wherever they moved.
+                let by_uid = if own_users { users::reap() } else { 0 };
+                reap::reap(&profiles, &ours).map(|by_profile| by_profile.max(by_uid))
+            })
+            .await
+            .map_err(|e| Error::internal(format!("browser reaping task failed: {e}")))?
         })
     }
 }

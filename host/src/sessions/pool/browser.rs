@@ -30,6 +30,8 @@ pub struct PooledBrowser {
     release: Notify,
     /// Browser contexts (sessions) currently on it.
     pub(super) contexts: AtomicUsize,
+    /// Each context's open pages, held to its cap.
+    pub(super) pages: super::pages::PageLimits,
 }
 
 impl PooledBrowser {
@@ -59,7 +61,9 @@ impl PooledBrowser {
             died,
             release: Notify::new(),
             contexts: AtomicUsize::new(0),
+            pages: super::pages::PageLimits::default(),
         });
+        tokio::spawn(super::pages::watch(browser.clone()));
         let watched = browser.clone();
         tokio::spawn(async move {
             let mut handler = handler;

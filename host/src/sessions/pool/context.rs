@@ -3,6 +3,7 @@
 //! pages and frees its admission slot.
 
 use super::PooledBrowser;
+use super::pages::PageLimit;
 use crate::{Error, ErrorCode, Result};
 use chromiumoxide::Page;
 use chromiumoxide::cdp::browser_protocol::browser::{
@@ -23,6 +24,7 @@ const CONTEXT_TIMEOUT: Duration = Duration::from_secs(15);
 pub struct BrowserContext {
     browser: Arc<PooledBrowser>,
     id: BrowserContextId,
+    pages: Arc<PageLimit>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -30,11 +32,13 @@ impl BrowserContext {
     /// Create a context on `browser` whose every request (loopback
     /// included: `<-loopback>` removes Chromium's implicit bypass) goes to
     /// the proxy at `proxy`, and which saves no downloads: a page must not
-    /// make the browser write files on this machine.
+    /// make the browser write files on this machine. At most `max_pages`
+    /// of its pages are open at once ([`super::pages`]).
     pub(super) async fn create(
         browser: Arc<PooledBrowser>,
         proxy: &str,
         permit: OwnedSemaphorePermit,
+        max_pages: usize,
     ) -> Result<BrowserContext> {
         let params = CreateBrowserContextParams::builder()
             .dispose_on_detach(true)
@@ -49,7 +53,8 @@ impl BrowserContext {
             Err(_) => return Err(unavailable("the browser did not create a context in time".to_owned())),
         };
         browser.contexts.fetch_add(1, Ordering::AcqRel);
-        let context = BrowserContext { browser, id, _permit: permit };
+        let pages = browser.pages.register(id.clone(), max_pages);
+        let context = BrowserContext { browser, id, pages, _permit: permit };
         let no_downloads = SetDownloadBehaviorParams::builder()
             .behavior(SetDownloadBehaviorBehavior::Deny)
             .browser_context_id(context.id.clone())
@@ -64,9 +69,41 @@ impl BrowserContext {
         Err(refused)
     }
 
-    /// Open a blank page in this context.
+    /// The `resource_exhausted` error for pages closed over the cap since
+    /// this was last asked, if any were.
+    pub fn page_overflow(&self) -> Option<Error> {
+        let closed = self.pages.take_overflow()?;
+        Some(Error::new(
+            ErrorCode::ResourceExhausted,
+            format!(
+                "the page opened more windows than a session may have open (at most {} open pages); {closed} were closed as they appeared and the page's script was stopped",
+                self.pages.cap()
+            ),
+        ))
+    }
+
+    /// Resolve with [`BrowserContext::page_overflow`]'s error once a page of
+    /// this context was closed over its cap: a call racing this ends at
+    /// once instead of waiting on a page busy opening windows.
+    pub async fn overflowed(&self) -> Error {
+        loop {
+            self.pages.overflowed().await;
+            if let Some(overflow) = self.page_overflow() {
+                return overflow;
+            }
+        }
+    }
+
+    /// Open a blank page in this context (`resource_exhausted` when the
+    /// session has as many open as it may).
     pub async fn new_page(&self) -> Result<Page> {
         self.check_alive()?;
+        if self.pages.open() >= self.pages.cap() {
+            return Err(Error::new(
+                ErrorCode::ResourceExhausted,
+                format!("the session has {} pages open, as many as it may; close some first", self.pages.cap()),
+            ));
+        }
         let params = CreateTargetParams::builder()
             .url("about:blank")
             .browser_context_id(self.id.clone())
@@ -144,6 +181,7 @@ impl BrowserContext {
 impl Drop for BrowserContext {
     fn drop(&mut self) {
         self.browser.contexts.fetch_sub(1, Ordering::AcqRel);
+        self.browser.pages.forget(&self.id);
     }
 }
 

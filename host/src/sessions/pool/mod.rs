@@ -7,9 +7,11 @@
 
 mod browser;
 mod context;
+mod pages;
 
 pub use browser::PooledBrowser;
 pub use context::BrowserContext;
+pub use pages::PageLimit;
 
 use super::runtime::{InstanceId, RuntimeSpec, SessionRuntime};
 use crate::{Error, ErrorCode, Result};
@@ -31,7 +33,13 @@ pub struct PoolConfig {
     pub max_contexts: usize,
     /// How long a session waits for a free slot before `rate_limited`.
     pub admission_wait: Duration,
+    /// Most pages (tabs and the windows they open) one session may have
+    /// open at once; more are closed as they appear.
+    pub max_pages: usize,
 }
+
+/// Default [`PoolConfig::max_pages`].
+pub const DEFAULT_MAX_PAGES: usize = 20;
 
 impl Default for PoolConfig {
     fn default() -> Self {
@@ -41,6 +49,7 @@ impl Default for PoolConfig {
             contexts_per_browser: 16,
             max_contexts: 64,
             admission_wait: Duration::from_secs(5),
+            max_pages: DEFAULT_MAX_PAGES,
         }
     }
 }
@@ -127,7 +136,7 @@ impl BrowserPool {
             }
         };
         let browser = self.browser_for_new_context().await?;
-        BrowserContext::create(browser, proxy, permit).await
+        BrowserContext::create(browser, proxy, permit, self.inner.config.max_pages).await
     }
 
     /// Counts for operators and benchmarks.
