@@ -23,6 +23,9 @@ pub enum Scope {
     /// Read the audit log.
     #[serde(rename = "audit:read")]
     AuditRead,
+    /// Call models through the AI gateway (`/v1/chat/completions`, `/v1/models`).
+    #[serde(rename = "llm:call")]
+    LlmCall,
     /// Install and remove packs, grant capabilities; implies every other scope.
     #[serde(rename = "admin")]
     Admin,
@@ -30,10 +33,10 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 4] = [Scope::PacksRead, Scope::PacksCall, Scope::AuditRead, Scope::Admin];
+    pub const ALL: [Scope; 5] = [Scope::PacksRead, Scope::PacksCall, Scope::AuditRead, Scope::LlmCall, Scope::Admin];
     /// What `helmdeck token issue` grants when no `--scope` is given: an agent's
     /// working set, without administration.
-    pub const DEFAULT: [Scope; 3] = [Scope::PacksRead, Scope::PacksCall, Scope::AuditRead];
+    pub const DEFAULT: [Scope; 4] = [Scope::PacksRead, Scope::PacksCall, Scope::AuditRead, Scope::LlmCall];
 
     /// The wire name (`packs:call`).
     pub fn as_str(self) -> &'static str {
@@ -41,6 +44,7 @@ impl Scope {
             Scope::PacksRead => "packs:read",
             Scope::PacksCall => "packs:call",
             Scope::AuditRead => "audit:read",
+            Scope::LlmCall => "llm:call",
             Scope::Admin => "admin",
         }
     }

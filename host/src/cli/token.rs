@@ -19,8 +19,8 @@ pub struct IssueArgs {
     /// Who the token acts as; the audit log records this name.
     #[arg(long, value_name = "NAME")]
     subject: String,
-    /// Scopes: packs:read, packs:call, audit:read, admin (repeat or comma-separate).
-    /// Default: packs:read, packs:call, audit:read.
+    /// Scopes: packs:read, packs:call, audit:read, llm:call, admin (repeat or comma-separate).
+    /// Default: packs:read, packs:call, audit:read, llm:call.
     #[arg(long, value_name = "SCOPE", value_delimiter = ',')]
     scope: Vec<Scope>,
     /// How long the token is valid: `30m`, `24h`, `7d`, ...
