@@ -49,6 +49,8 @@ pub struct Config {
     pub vault_key: Option<String>,
     /// The MCP endpoints.
     pub mcp: McpConfig,
+    /// The AI gateway: providers, aliases, fallback chains.
+    pub gateway: crate::gateway::GatewayConfig,
 }
 
 /// Where the built-in packs are published and who signs them.
@@ -137,6 +139,8 @@ pub struct FileConfig {
     pub mcp_allowed_origins: Option<String>,
     /// Largest image returned inline over MCP, in bytes (default 1048576).
     pub mcp_inline_image_bytes: Option<u64>,
+    /// The AI gateway's providers, aliases and fallbacks (`[gateway]`, see docs/gateway.md).
+    pub gateway: Option<crate::gateway::config::GatewayFile>,
 }
 
 impl FileConfig {
@@ -163,6 +167,9 @@ pub struct Overrides {
     pub vault_key: Option<String>,
     pub mcp_allowed_hosts: Option<String>,
     pub mcp_allowed_origins: Option<String>,
+    /// The `HELMDECK_<PROVIDER>_API_KEY`, `_API_KEY_FILE`, `_BASE_URL` and
+    /// `_MODELS` variables (name, value); other names are ignored.
+    pub gateway_env: Vec<(String, String)>,
 }
 
 impl Config {
@@ -220,6 +227,7 @@ impl Config {
         if let Some(bytes) = file.mcp_inline_image_bytes {
             mcp.inline_image_bytes = bytes;
         }
+        let gateway = crate::gateway::GatewayConfig::resolve(file.gateway.unwrap_or_default(), &overrides.gateway_env)?;
         Ok(Config {
             data_dir,
             listen,
@@ -234,6 +242,7 @@ impl Config {
             public_url,
             vault_key: overrides.vault_key,
             mcp,
+            gateway,
         })
     }
 
