@@ -84,7 +84,11 @@ pub async fn run(config: Config, _args: ServeArgs) -> Result<ExitCode> {
         shutdown_signal().await;
         shutdown.cancel();
     };
+    let gateway = app.gateway.clone();
     let served = axum::serve(listener, crate::api::router(app)).with_graceful_shutdown(stop).await;
+    if let Err(error) = gateway.usage().flush().await {
+        tracing::warn!(%error, "the gateway's last usage counts could not be stored");
+    }
     let _ = std::fs::remove_file(&paths.server_info);
     browsers.shutdown().await;
     served.map_err(|e| Error::internal(format!("server failed: {e}")))?;
