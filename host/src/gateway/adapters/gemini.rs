@@ -1,5 +1,7 @@
-//! Gemini (`POST {base}/v1beta/models/{model}:generateContent`, and
-//! `:streamGenerateContent?alt=sse` for streams), key in `x-goog-api-key`.
+//! Gemini (`POST {base}/v1/models/{model}:generateContent`, and
+//! `:streamGenerateContent?alt=sse` for streams), key in `x-goog-api-key`;
+//! [`API_VERSION`] is the one the current official client (`google-genai`)
+//! uses by default.
 //!
 //! Assistant turns are `model` contents; tool calls are `functionCall` parts
 //! (arguments as an object) and tool results `functionResponse` parts naming
@@ -19,6 +21,9 @@ use crate::gateway::chat::{
 };
 use crate::{Error, ErrorCode, Result};
 use serde_json::{Map, Value, json};
+
+/// The API version in the path.
+pub const API_VERSION: &str = "v1";
 
 /// The Gemini wire format.
 pub struct Gemini;
@@ -118,7 +123,10 @@ impl Adapter for Gemini {
         let model = up.model.strip_prefix("models/").unwrap_or(up.model);
         let mut url = join(
             &up.provider.base_url,
-            &format!("v1beta/models/{model}:{}", if stream { "streamGenerateContent" } else { "generateContent" }),
+            &format!(
+                "{API_VERSION}/models/{model}:{}",
+                if stream { "streamGenerateContent" } else { "generateContent" }
+            ),
         );
         if stream {
             url.set_query(Some("alt=sse"));
@@ -187,7 +195,7 @@ impl Adapter for Gemini {
     }
 
     fn probe(&self, up: Upstream<'_>) -> Result<WireRequest> {
-        Ok(WireRequest::get(join(&up.provider.base_url, "v1beta/models"), headers(up)))
+        Ok(WireRequest::get(join(&up.provider.base_url, &format!("{API_VERSION}/models")), headers(up)))
     }
 }
 

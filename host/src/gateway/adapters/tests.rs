@@ -220,7 +220,7 @@ fn gemini_gets_model_turns_inline_data_function_parts_and_json_mime_type() {
     let (request, body) = body(config::Wire::Gemini, true);
     assert_eq!(
         request.url.as_str(),
-        "https://generativelanguage.googleapis.com/v1beta/models/m-1:streamGenerateContent?alt=sse"
+        "https://generativelanguage.googleapis.com/v1/models/m-1:streamGenerateContent?alt=sse"
     );
     assert!(request.headers.contains(&("x-goog-api-key".into(), "k-secret".into())));
     assert_eq!(body["systemInstruction"]["parts"][0]["text"], "be brief");
