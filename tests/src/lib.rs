@@ -15,7 +15,9 @@
 //!   seeded bare repository (the code-edit loop);
 //! - [`live_server`], [`loopback_http`]: a server with a REST transcript and
 //!   a std-only CGI/echo server, used by the vault and code-loop tests;
-//! - [`mcp_support`]: the MCP tests' server and the official Python MCP SDK client.
+//! - [`mcp_support`]: the MCP tests' server and the official Python MCP SDK client;
+//! - [`fake_llm`]: fake model providers on 127.0.0.1, one per wire format
+//!   (OpenAI, Anthropic, Gemini, Ollama), for the AI gateway's tests.
 //!
 //! A plain `cargo test -p helmdeck-tests` (or `cargo nextest run -p
 //! helmdeck-tests`) is enough: what the tests need is built on first use.
@@ -24,6 +26,7 @@
 pub mod api;
 pub mod browser;
 pub mod cli;
+pub mod fake_llm;
 pub mod git_servers;
 pub mod http_fixture;
 pub mod live_server;
