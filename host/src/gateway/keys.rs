@@ -167,7 +167,7 @@ impl KeyRing {
                 _ => None,
             })
             .collect();
-        keys.sort_by(|a, b| b.meta.updated_at.cmp(&a.meta.updated_at));
+        keys.sort_by_key(|k| std::cmp::Reverse(k.meta.updated_at));
         let fresh = Arc::new(Loaded { generation, keys });
         self.loaded.store(fresh.clone());
         Ok(fresh)

@@ -220,7 +220,7 @@ fn lines(
             if ended {
                 let rest = String::from_utf8_lossy(&pending).trim().to_owned();
                 pending.clear();
-                return (!rest.is_empty()).then(|| (Ok((None, rest)), (bytes, pending, provider, ended)));
+                return (!rest.is_empty()).then_some((Ok((None, rest)), (bytes, pending, provider, ended)));
             }
             match bytes.next().await {
                 Some(Ok(chunk)) => pending.extend_from_slice(&chunk),

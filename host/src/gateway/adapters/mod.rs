@@ -173,7 +173,7 @@ pub fn inline_image<'u>(provider: &str, field: String, url: &'u str) -> Result<(
 
 /// The name of the function a `tool` message at `index` answers: the call
 /// with its `tool_call_id` in the nearest assistant message before it.
-pub fn called_function<'m>(messages: &'m [Message], index: usize) -> Option<&'m str> {
+pub fn called_function(messages: &[Message], index: usize) -> Option<&str> {
     let id = messages.get(index)?.tool_call_id.as_deref()?;
     messages[..index]
         .iter()
