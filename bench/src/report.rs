@@ -117,12 +117,14 @@ pub enum Target {
     P50 { max: f64 },
     /// The median minus the baseline's median (set a baseline first).
     P50OverBaseline { max: f64 },
+    /// The 99th percentile itself (a latency under load).
+    P99 { max: f64 },
 }
 
 /// A target and how the run fared against it.
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetCheck {
-    /// `p50` or `p50_over_baseline`.
+    /// `p50`, `p99` or `p50_over_baseline`.
     pub statistic: &'static str,
     pub max: f64,
     /// The figure compared with `max`.
@@ -168,6 +170,7 @@ impl Entry {
     pub fn target(mut self, target: Target) -> Entry {
         let (statistic, max, value) = match target {
             Target::P50 { max } => ("p50", max, self.p50),
+            Target::P99 { max } => ("p99", max, self.p99),
             Target::P50OverBaseline { max } => {
                 ("p50_over_baseline", max, self.baseline.as_ref().map_or(f64::INFINITY, |b| b.p50_delta))
             }

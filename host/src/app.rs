@@ -1,6 +1,6 @@
 //! Assembling a Helmdeck instance from its [`Config`]: the store, the audit
-//! log, the vault, the egress guard and HTTP client, the artifact store, the engine, the
-//! registry, the marketplace and the dispatcher. `serve`, the CLI's local commands, the tests
+//! log, the vault, the egress guard and HTTP client, the AI gateway, the artifact store, the
+//! engine, the registry, the marketplace and the dispatcher. `serve`, the CLI's local commands, the tests
 //! and the benchmarks all start here, so they run the same parts.
 
 use crate::artifacts::{ArtifactStore, FsBlobStore};
@@ -12,6 +12,7 @@ use crate::caps::http::client::GuardedHttpClient;
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::engine::PackEngine;
+use crate::gateway::Gateway;
 use crate::guard::{EgressGuard, Resolver, SystemResolver};
 use crate::marketplace::Marketplace;
 use crate::registry::{PackFiles, PackRegistry};
@@ -34,6 +35,8 @@ pub struct Helmdeck {
     /// Registered catalogs and installs from them.
     pub marketplace: Marketplace,
     pub dispatcher: Dispatcher,
+    /// The AI gateway (`/v1/chat/completions`, and later packs' `llm` capability).
+    pub gateway: Arc<Gateway>,
     pub tokens: TokenKeys,
     /// Cancelled when the server starts shutting down: long-lived streams
     /// (MCP sessions, SSE) end on it so shutdown does not wait for clients.
@@ -69,9 +72,17 @@ impl Helmdeck {
         let vault = Arc::new(
             Vault::open(store.clone(), config.vault_key.as_deref(), &paths.vault_key, redactor.clone()).await?,
         );
-        let audit = AuditLog::with_sampling(store.clone(), redactor, config.unauthenticated_audit);
+        let audit = AuditLog::with_sampling(store.clone(), redactor.clone(), config.unauthenticated_audit);
         let guard = Arc::new(EgressGuard::new(config.egress.clone(), resolver));
         let http = GuardedHttpClient::new(guard.clone(), config.http.clone())?;
+        let gateway = Arc::new(Gateway::new(
+            config.gateway.clone(),
+            http.clone(),
+            vault.clone(),
+            store.clone(),
+            audit.clone(),
+            redactor,
+        )?);
         let artifacts =
             ArtifactStore::new(Arc::new(FsBlobStore::new(&paths.artifacts)), store.clone(), config.max_artifact_bytes);
         let sessions = Sessions::new(store.clone(), &paths.sessions);
@@ -114,6 +125,7 @@ impl Helmdeck {
             registry,
             marketplace,
             dispatcher,
+            gateway,
             tokens,
             shutdown,
         }))

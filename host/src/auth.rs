@@ -26,6 +26,9 @@ pub enum Scope {
     /// Read every subject's audit records; implies `audit:read`.
     #[serde(rename = "audit:all")]
     AuditAll,
+    /// Call models through the AI gateway (`/v1/chat/completions`, `/v1/models`).
+    #[serde(rename = "llm:call")]
+    LlmCall,
     /// Install and remove packs, grant capabilities; implies every other scope.
     #[serde(rename = "admin")]
     Admin,
@@ -33,10 +36,11 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 5] = [Scope::PacksRead, Scope::PacksCall, Scope::AuditRead, Scope::AuditAll, Scope::Admin];
+    pub const ALL: [Scope; 6] =
+        [Scope::PacksRead, Scope::PacksCall, Scope::AuditRead, Scope::AuditAll, Scope::LlmCall, Scope::Admin];
     /// What `helmdeck token issue` grants when no `--scope` is given: an agent's
     /// working set, without administration or other subjects' records.
-    pub const DEFAULT: [Scope; 3] = [Scope::PacksRead, Scope::PacksCall, Scope::AuditRead];
+    pub const DEFAULT: [Scope; 4] = [Scope::PacksRead, Scope::PacksCall, Scope::AuditRead, Scope::LlmCall];
 
     /// The wire name (`packs:call`).
     pub fn as_str(self) -> &'static str {
@@ -45,6 +49,7 @@ impl Scope {
             Scope::PacksCall => "packs:call",
             Scope::AuditRead => "audit:read",
             Scope::AuditAll => "audit:all",
+            Scope::LlmCall => "llm:call",
             Scope::Admin => "admin",
         }
     }
@@ -56,6 +61,7 @@ impl Scope {
             Scope::PacksCall => "call tools, open sessions",
             Scope::AuditRead => "read the audit records of the token's own calls",
             Scope::AuditAll => "read every subject's audit records",
+            Scope::LlmCall => "call models through the AI gateway (/v1/chat/completions, /v1/models)",
             Scope::Admin => "everything: install packs, the vault, every artifact and audit record",
         }
     }

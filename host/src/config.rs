@@ -51,6 +51,8 @@ pub struct Config {
     pub mcp: McpConfig,
     /// How refusals of unauthenticated requests are sampled into the audit log.
     pub unauthenticated_audit: crate::audit::SamplingConfig,
+    /// The AI gateway: providers, aliases, fallback chains.
+    pub gateway: crate::gateway::GatewayConfig,
 }
 
 /// Where the built-in packs are published and who signs them.
@@ -146,6 +148,8 @@ pub struct FileConfig {
     pub audit_unauthenticated_window_secs: Option<u64>,
     /// Unauthenticated refusals recorded in full per source and window (default 20).
     pub audit_unauthenticated_burst: Option<u32>,
+    /// The AI gateway's providers, aliases and fallbacks (`[gateway]`, see docs/gateway.md).
+    pub gateway: Option<crate::gateway::config::GatewayFile>,
 }
 
 impl FileConfig {
@@ -172,6 +176,9 @@ pub struct Overrides {
     pub vault_key: Option<String>,
     pub mcp_allowed_hosts: Option<String>,
     pub mcp_allowed_origins: Option<String>,
+    /// The `HELMDECK_<PROVIDER>_API_KEY`, `_API_KEY_FILE`, `_BASE_URL` and
+    /// `_MODELS` variables (name, value); other names are ignored.
+    pub gateway_env: Vec<(String, String)>,
 }
 
 impl Config {
@@ -235,6 +242,7 @@ impl Config {
             unauthenticated_audit.window = Duration::from_secs(secs.max(1));
         }
         unauthenticated_audit.burst = file.audit_unauthenticated_burst.unwrap_or(unauthenticated_audit.burst);
+        let gateway = crate::gateway::GatewayConfig::resolve(file.gateway.unwrap_or_default(), &overrides.gateway_env)?;
         Ok(Config {
             data_dir,
             listen,
@@ -250,6 +258,7 @@ impl Config {
             vault_key: overrides.vault_key,
             mcp,
             unauthenticated_audit,
+            gateway,
         })
     }
 

@@ -4,7 +4,7 @@
 //!
 //! One folder per concern: `engine` (wasmtime), `caps` (the only place side
 //! effects happen), `guard` (egress policy), `audit`, `store`, `vault`
-//! (sealed credentials), `registry` (installed packs), `marketplace` (signed catalogs),
+//! (sealed credentials), `registry` (installed packs), `marketplace` (signed catalogs), `gateway` (the AI gateway),
 //! `dispatch` (one call end to end), `api` (axum
 //! routers: REST and MCP), `connect` (MCP client configuration), `cli`. [`app::Helmdeck`] assembles them from a [`config::Config`].
 
@@ -25,6 +25,7 @@ pub mod connect;
 pub mod dispatch;
 pub mod engine;
 pub mod error;
+pub mod gateway;
 pub mod guard;
 pub mod marketplace;
 pub mod registry;

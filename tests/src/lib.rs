@@ -22,6 +22,8 @@
 //! - [`mcp_support`]: the MCP tests' server and the official Python MCP SDK client;
 //! - [`procs`]: the machine's processes read from `/proc` (users, groups,
 //!   sessions), independently of the code under test.
+//! - [`fake_llm`]: fake model providers on 127.0.0.1, one per wire format
+//!   (OpenAI, Anthropic, Gemini, Ollama), for the AI gateway's tests.
 //!
 //! A plain `cargo test -p helmdeck-tests` (or `cargo nextest run -p
 //! helmdeck-tests`) is enough: what the tests need is built on first use.
@@ -32,6 +34,7 @@ pub mod browser;
 pub mod cli;
 pub mod dns;
 pub mod endpoints;
+pub mod fake_llm;
 pub mod git_servers;
 pub mod http_fixture;
 pub mod live_server;

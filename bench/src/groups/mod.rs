@@ -18,6 +18,7 @@
 
 mod audit;
 mod engine;
+mod gateway;
 mod idle;
 mod rest;
 
@@ -42,6 +43,7 @@ pub const ALL: &[Group] = &[
     Group { name: "audit", run: audit::run },
     Group { name: "rest", run: rest::run },
     Group { name: "idle", run: idle::run },
+    Group { name: "gateway", run: gateway::run },
 ];
 
 /// What every group may use.

@@ -26,7 +26,18 @@ use std::time::Instant;
 pub struct AlreadyAudited;
 
 /// Middleware: verify the bearer token, run the handler, audit the request.
-pub async fn authenticate(State(app): State<Arc<Helmdeck>>, mut request: Request, next: Next) -> Response {
+pub async fn authenticate(State(app): State<Arc<Helmdeck>>, request: Request, next: Next) -> Response {
+    authenticate_with(app, request, next, |error| ApiError::from(error).into_response()).await
+}
+
+/// [`authenticate`] with refusals (a bad token, a failed audit write)
+/// answered by `refuse`: the `/v1` routes answer in OpenAI's error shape.
+pub async fn authenticate_with(
+    app: Arc<Helmdeck>,
+    mut request: Request,
+    next: Next,
+    refuse: fn(Error) -> Response,
+) -> Response {
     let started = Instant::now();
     let route = format!(
         "{} {}",
@@ -43,7 +54,7 @@ pub async fn authenticate(State(app): State<Arc<Helmdeck>>, mut request: Request
             request.extensions_mut().insert(principal);
             (actor, next.run(request).await)
         }
-        Err(error) => (ANONYMOUS.to_owned(), ApiError::from(error).into_response()),
+        Err(error) => (ANONYMOUS.to_owned(), refuse(error)),
     };
     if response.extensions().get::<AlreadyAudited>().is_some() {
         return response;
@@ -65,7 +76,7 @@ pub async fn authenticate(State(app): State<Arc<Helmdeck>>, mut request: Request
     if let Err(e) = recorded {
         // The action already happened; refuse to report success for it unrecorded.
         tracing::error!(error = %e, "audit record failed");
-        return ApiError::from(e).into_response();
+        return refuse(e);
     }
     response
 }

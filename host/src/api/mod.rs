@@ -1,5 +1,5 @@
 //! The HTTP surface: health probes, the authenticated, audited `/api/v1`
-//! REST API, and MCP ([`mcp`]: `/mcp` and the legacy SSE transport). REST
+//! REST API, the AI gateway's OpenAI-compatible `/v1` ([`openai`]), and MCP ([`mcp`]: `/mcp` and the legacy SSE transport). REST
 //! routes are declared once in [`routes`]; the router and the OpenAPI
 //! document are built from that table, and [`extract`] enforces what each
 //! entry documents (query parameters, body). Signed artifact links
@@ -15,8 +15,10 @@ pub mod extract;
 mod health;
 mod marketplace;
 pub mod mcp;
+pub mod openai;
 pub mod openapi;
 mod packs;
+mod providers;
 pub mod routes;
 mod sessions;
 mod vault;
@@ -40,6 +42,13 @@ pub fn router(app: Arc<Helmdeck>) -> Router {
     let api = api
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), auth::authenticate))
         .method_not_allowed_fallback(error::wrong_method);
+    let mut v1 = Router::new();
+    for route in routes::v1_routes() {
+        v1 = v1.route(route.path, route.handler);
+    }
+    let v1 = v1
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), openai::authenticate))
+        .method_not_allowed_fallback(openai::wrong_method);
     Router::new()
         .route("/healthz", open("/healthz", &[]).apply(get(health::healthz)))
         .route("/readyz", open("/readyz", &[]).apply(get(health::readyz)))
@@ -48,6 +57,7 @@ pub fn router(app: Arc<Helmdeck>) -> Router {
             open(routes::SHARED_ARTIFACT_PATH, &shared_query).apply(get(artifacts::shared_download)),
         )
         .merge(api)
+        .merge(v1)
         .merge(mcp::router(app.clone()))
         .fallback(error::no_route)
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -4,7 +4,7 @@
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::routes::{Route, api_routes, call_response};
+use super::routes::{Route, api_routes, call_response, v1_routes};
 use super::views::ToolView;
 use crate::ErrorCode;
 use crate::app::Helmdeck;
@@ -20,7 +20,9 @@ pub async fn document(State(app): State<Arc<Helmdeck>>, caller: Caller) -> Resul
     let snapshot = app.registry.snapshot();
     let tools: Vec<ToolView> =
         snapshot.latest().flat_map(|p| p.tools.iter().map(move |t| ToolView::new(p, t))).collect();
-    Ok(Json(build(&api_routes(), &tools)))
+    let mut routes = api_routes();
+    routes.extend(v1_routes());
+    Ok(Json(build(&routes, &tools)))
 }
 
 /// The document for `routes` plus one path per tool.

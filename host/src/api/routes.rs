@@ -2,7 +2,7 @@
 //! documentation. The router and the OpenAPI document are both built from
 //! this table, so they cannot drift apart.
 
-use super::{artifacts, audit, connect, marketplace, packs, sessions, vault};
+use super::{artifacts, audit, connect, marketplace, openai, packs, providers, sessions, vault};
 use crate::app::Helmdeck;
 use crate::auth::Scope;
 use axum::extract::DefaultBodyLimit;
@@ -20,6 +20,9 @@ pub const SHARED_ARTIFACT_QUERY: &[(&str, &str)] =
 
 /// Largest pack upload accepted over REST.
 pub const MAX_INSTALL_BODY: usize = 256 << 20;
+
+/// Largest chat request accepted by the gateway (inline images make them big).
+pub const MAX_CHAT_BODY: usize = 32 << 20;
 
 /// One authenticated `/api/v1` operation.
 pub struct Route {
@@ -357,6 +360,50 @@ pub fn api_routes() -> Vec<Route> {
         },
         Route {
             method: "GET",
+            path: "/api/v1/providers",
+            handler: get(providers::list),
+            doc: OperationDoc {
+                operation_id: "listProviders",
+                summary: "The AI gateway's providers (wire format, base URL, models, where the key comes from, never \
+                          the key; health), aliases and fallback chains (admin)",
+                scope: Scope::Admin,
+                request: None,
+                response: json!({ "type": "object", "properties": {
+                    "providers": { "type": "array" }, "aliases": { "type": "object" }, "fallbacks": { "type": "object" } } }),
+                query: &[],
+            },
+        },
+        Route {
+            method: "GET",
+            path: "/api/v1/providers/usage",
+            handler: get(providers::usage),
+            doc: OperationDoc {
+                operation_id: "providerUsage",
+                summary: "Gateway usage per provider, model and alias: calls, errors by code, tokens, latency \
+                          percentiles (admin)",
+                scope: Scope::Admin,
+                request: None,
+                response: json!({ "type": "object", "properties": { "usage": { "type": "array" } } }),
+                query: &[],
+            },
+        },
+        Route {
+            method: "POST",
+            path: "/api/v1/providers/{provider}/test",
+            handler: post(providers::test),
+            doc: OperationDoc {
+                operation_id: "testProvider",
+                summary: "Check a provider's key with its cheapest authenticated call (its model listing) (admin)",
+                scope: Scope::Admin,
+                request: None,
+                response: json!({ "type": "object", "properties": {
+                    "provider": { "type": "string" }, "ok": { "type": "boolean" }, "latency_ms": { "type": "number" },
+                    "key_from": { "type": "string" }, "error": { "type": "object" } } }),
+                query: &[],
+            },
+        },
+        Route {
+            method: "GET",
             path: "/api/v1/audit",
             handler: get(audit::query),
             doc: OperationDoc {
@@ -424,6 +471,58 @@ pub fn api_routes() -> Vec<Route> {
     ]
 }
 
+/// The AI gateway's OpenAI-compatible routes: authenticated like `/api/v1`,
+/// answering errors in OpenAI's shape.
+pub fn v1_routes() -> Vec<Route> {
+    vec![
+        Route {
+            method: "POST",
+            path: "/v1/chat/completions",
+            handler: post(openai::chat_completions).layer(DefaultBodyLimit::max(MAX_CHAT_BODY)),
+            doc: OperationDoc {
+                operation_id: "chatCompletions",
+                summary: "OpenAI-compatible chat completion through the AI gateway: `model` is an alias or \
+                          `provider/model`; `stream: true` answers server-sent `data:` chunks ending in `[DONE]`; \
+                          the answering model is in `model` and the `x-helmdeck-model` header",
+                scope: Scope::LlmCall,
+                request: Some(json!({
+                    "type": "object",
+                    "required": ["model", "messages"],
+                    "properties": {
+                        "model": { "type": "string" },
+                        "messages": { "type": "array", "items": { "type": "object" } },
+                        "stream": { "type": "boolean" },
+                        "tools": { "type": "array" },
+                        "tool_choice": {},
+                        "response_format": { "type": "object" },
+                        "temperature": { "type": "number" },
+                        "max_tokens": { "type": "integer" },
+                        "max_completion_tokens": { "type": "integer" },
+                        "stop": {}
+                    }
+                })),
+                response: json!({ "type": "object", "properties": {
+                    "id": { "type": "string" }, "object": { "const": "chat.completion" }, "model": { "type": "string" },
+                    "choices": { "type": "array" }, "usage": { "type": "object" } } }),
+                query: &[],
+            },
+        },
+        Route {
+            method: "GET",
+            path: "/v1/models",
+            handler: get(openai::models),
+            doc: OperationDoc {
+                operation_id: "listModels",
+                summary: "The gateway's aliases and the configured models of every usable provider, OpenAI's list shape",
+                scope: Scope::LlmCall,
+                request: None,
+                response: json!({ "type": "object", "properties": { "object": { "const": "list" }, "data": { "type": "array" } } }),
+                query: &[],
+            },
+        },
+    ]
+}
+
 /// What an operator sends to add a credential.
 fn credential_input() -> Value {
     json!({
@@ -431,7 +530,7 @@ fn credential_input() -> Value {
         "required": ["name", "kind", "hosts", "packs", "secret"],
         "properties": {
             "name": { "type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "description": "what packs write in `${vault:NAME}`" },
-            "kind": { "type": "string", "enum": ["login", "cookies", "api_key", "oauth", "ssh_key", "basic"] },
+            "kind": { "type": "string", "enum": ["login", "cookies", "api_key", "oauth", "ssh_key", "basic", "provider_key"] },
             "description": { "type": "string" },
             "hosts": { "type": "array", "items": { "type": "string" }, "minItems": 1,
                        "description": "host patterns `[scheme://]host[:port][/path-prefix]`: `api.example.com`, `*.example.com` and `*` match https and ssh only; `https://git.example.com/org/`; plain http only where named: `http://127.0.0.1`" },
@@ -441,7 +540,8 @@ fn credential_input() -> Value {
                 "type": "object",
                 "description": "by kind: login {username,password,login_url?}; cookies {cookies:[{name,value,domain?,path?}]}; \
                                 api_key {token,username?}; oauth {client_id,client_secret,token_url,refresh_token,access_token?,expires_at?}; \
-                                ssh_key {private_key,passphrase?,username?,host_key?}; basic {username,password}"
+                                ssh_key {private_key,passphrase?,username?,host_key?}; basic {username,password}; \
+                                provider_key {provider,key} (used only by the AI gateway)"
             }
         }
     })

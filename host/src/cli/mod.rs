@@ -1,4 +1,5 @@
-//! The `helmdeck` command line: `serve`, `pack`, `marketplace`, `key`, `token`, `audit`, `vault`.
+//! The `helmdeck` command line: `serve`, `pack`, `marketplace`, `key`, `token`, `audit`, `vault`,
+//! `connect`, `llm`, `providers`.
 //!
 //! Pack commands talk to a running `helmdeck serve` on the same data
 //! directory when there is one (so installs hot-load into it and the audit
@@ -9,6 +10,7 @@ mod author;
 mod connect;
 mod examples;
 mod install;
+mod llm;
 mod market;
 mod output;
 mod pack;
@@ -81,6 +83,12 @@ enum Command {
     /// Print the configuration that connects an MCP client (claude-code,
     /// claude-desktop, gemini-cli, openclaw, hermes) to this Helmdeck.
     Connect(connect::ConnectArgs),
+    /// Use models through the AI gateway: list them, chat with one.
+    #[command(subcommand)]
+    Llm(llm::LlmCommand),
+    /// The AI gateway's providers: list them, test their keys, read their usage.
+    #[command(subcommand)]
+    Providers(llm::ProvidersCommand),
 }
 
 /// Parse the command line and run it. Errors print as `error[code]: message`.
@@ -123,6 +131,8 @@ impl Cli {
             Command::Audit(cmd) => audit::run(config, cmd).await,
             Command::Vault(cmd) => vault::run(config, cmd).await,
             Command::Connect(args) => connect::run(config, args),
+            Command::Llm(cmd) => llm::run_llm(config, cmd).await,
+            Command::Providers(cmd) => llm::run_providers(config, cmd).await,
         }
     }
 
@@ -148,6 +158,7 @@ impl Cli {
             vault_key: std::env::var(crate::vault::VAULT_KEY_ENV).ok().filter(|s| !s.is_empty()),
             mcp_allowed_hosts: serve.and_then(|s| s.mcp_allowed_hosts.clone()),
             mcp_allowed_origins: serve.and_then(|s| s.mcp_allowed_origins.clone()),
+            gateway_env: std::env::vars().filter(|(name, _)| name.starts_with("HELMDECK_")).collect(),
         };
         Config::resolve(overrides, file)
     }

@@ -86,9 +86,13 @@ pub async fn run(config: Config, _args: ServeArgs) -> Result<ExitCode> {
         shutdown_signal().await;
         shutdown.cancel();
     };
+    let gateway = app.gateway.clone();
     // Each connection's peer address: unauthenticated refusals are sampled per source.
     let service = crate::api::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, service).with_graceful_shutdown(stop).await;
+    if let Err(error) = gateway.usage().flush().await {
+        tracing::warn!(%error, "the gateway's last usage counts could not be stored");
+    }
     let _ = std::fs::remove_file(&paths.server_info);
     if let Err(e) = audit.flush_unauthenticated().await {
         tracing::error!(error = %e, "the last counts of unauthenticated requests could not be recorded");

@@ -130,6 +130,17 @@ impl Remote {
         Err(Error::new(ErrorCode::NetworkError, "the server ended the answer without a result"))
     }
 
+    /// Send a request to `path` and hand back the response as it comes
+    /// (status unchecked): for answers that stream.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<reqwest::Response> {
+        self.start(method, path, body, None).await
+    }
+
     async fn start(
         &self,
         method: reqwest::Method,

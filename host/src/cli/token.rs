@@ -19,9 +19,10 @@ pub struct IssueArgs {
     /// Who the token acts as; the audit log records this name.
     #[arg(long, value_name = "NAME")]
     subject: String,
-    /// Scopes (repeat or comma-separate). Default: packs:read, packs:call,
-    /// audit:read, which reads only the audit records of the token's own
-    /// calls; audit:all reads every subject's.
+    /// Scopes (repeat or comma-separate): packs:read, packs:call, audit:read,
+    /// audit:all, llm:call, admin. Default: packs:read, packs:call, audit:read
+    /// (which reads only the audit records of the token's own calls; audit:all
+    /// reads every subject's) and llm:call.
     #[arg(long, value_name = "SCOPE", value_delimiter = ',')]
     scope: Vec<Scope>,
     /// How long the token is valid: `30m`, `24h`, `7d`, ...

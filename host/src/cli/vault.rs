@@ -66,12 +66,13 @@ pub struct AddArgs {
 impl clap::ValueEnum for CredentialKind {
     fn value_variants<'a>() -> &'a [Self] {
         use CredentialKind::*;
-        &[Login, Cookies, ApiKey, Oauth, SshKey, Basic]
+        &[Login, Cookies, ApiKey, Oauth, SshKey, Basic, ProviderKey]
     }
     fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
         let dashed = match self {
             CredentialKind::ApiKey => Some("api-key"),
             CredentialKind::SshKey => Some("ssh-key"),
+            CredentialKind::ProviderKey => Some("provider-key"),
             _ => None,
         };
         Some(clap::builder::PossibleValue::new(self.as_str()).aliases(dashed))

@@ -1,5 +1,6 @@
-//! Durable state behind one trait: the audit chain, installed packs and
-//! artifact metadata.
+//! Durable state behind one trait: the audit chain, installed packs,
+//! artifact metadata, sessions, the vault's sealed credentials and the AI
+//! gateway's usage counters.
 //!
 //! [`Store`] is what the rest of the host talks to; [`SqliteStore`] is the
 //! single-machine implementation (a PostgreSQL one can come later without
@@ -14,6 +15,7 @@ mod packs;
 mod sessions;
 mod sqlite;
 mod timestamp;
+mod usage;
 mod vault;
 
 #[cfg(test)]
@@ -27,6 +29,7 @@ pub use packs::InstalledPack;
 pub use sessions::{SessionRecord, SessionState};
 pub use sqlite::SqliteStore;
 pub use timestamp::Timestamp;
+pub use usage::{LatencyHistogram, UsageRow};
 pub use vault::{SealedBlob, StoredCredential};
 
 use crate::audit::{AuditEvent, AuditPage, AuditQuery, AuditRecord, AuditRow};
@@ -110,6 +113,13 @@ pub trait Store: Send + Sync {
     /// transaction. Fails, changing nothing, unless `resealed` covers
     /// exactly the stored credentials.
     fn rotate_vault(&self, check: &SealedBlob, resealed: &[StoredCredential]) -> Result<(), StoreError>;
+
+    /// Add each row's counts to the stored row with the same provider,
+    /// model and alias (creating it), in one transaction.
+    fn add_usage(&self, rows: &[UsageRow]) -> Result<(), StoreError>;
+
+    /// Every usage row, by provider, model and alias.
+    fn list_usage(&self) -> Result<Vec<UsageRow>, StoreError>;
 }
 
 /// Run `op` against `store` on tokio's blocking thread pool and convert its

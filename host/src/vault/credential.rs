@@ -24,6 +24,9 @@ pub enum CredentialKind {
     SshKey,
     /// HTTP basic authentication.
     Basic,
+    /// An AI provider's API key: used only by the AI gateway, never written
+    /// into a pack's request.
+    ProviderKey,
 }
 
 impl CredentialKind {
@@ -36,6 +39,7 @@ impl CredentialKind {
             CredentialKind::Oauth => "oauth",
             CredentialKind::SshKey => "ssh_key",
             CredentialKind::Basic => "basic",
+            CredentialKind::ProviderKey => "provider_key",
         }
     }
 
@@ -112,6 +116,12 @@ pub enum Secret {
     },
     /// `${vault:NAME}` is base64 of `username:password`, ready for `Authorization: Basic`.
     Basic { username: String, password: String },
+    /// The key the AI gateway sends to `provider`; never substituted into text.
+    ProviderKey {
+        /// The provider it authenticates to (`openai`, `anthropic`, `gemini`, ...).
+        provider: String,
+        key: String,
+    },
 }
 
 impl std::fmt::Debug for Secret {
@@ -145,6 +155,7 @@ impl Secret {
             Secret::Oauth { .. } => CredentialKind::Oauth,
             Secret::SshKey { .. } => CredentialKind::SshKey,
             Secret::Basic { .. } => CredentialKind::Basic,
+            Secret::ProviderKey { .. } => CredentialKind::ProviderKey,
         }
     }
 
@@ -156,6 +167,17 @@ impl Secret {
             }
             Secret::Cookies { cookies } if cookies.is_empty() => Err(empty("cookies")),
             Secret::ApiKey { token, .. } if token.is_empty() => Err(empty("token")),
+            Secret::ProviderKey { key, .. } if key.trim().is_empty() => Err(empty("key")),
+            Secret::ProviderKey { provider, .. }
+                if provider.is_empty()
+                    || !provider
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_') =>
+            {
+                Err(Error::invalid_input(
+                    "`secret.provider` must name a provider in lower case (`openai`, `anthropic`, `gemini`, ...)",
+                ))
+            }
             Secret::Oauth { refresh_token, .. } if refresh_token.is_empty() => Err(empty("refresh_token")),
             Secret::SshKey { private_key, .. } if !private_key.contains("PRIVATE KEY") => Err(Error::invalid_input(
                 "`secret.private_key` must be an OpenSSH or PEM private key (`-----BEGIN ... PRIVATE KEY-----`)",
@@ -174,7 +196,7 @@ impl Secret {
             }
             Secret::ApiKey { token, .. } => Some(token.clone()),
             Secret::Oauth { access_token, .. } => access_token.clone(),
-            Secret::SshKey { .. } => None,
+            Secret::SshKey { .. } | Secret::ProviderKey { .. } => None,
             Secret::Basic { username, password } => {
                 Some(base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}")))
             }
@@ -206,6 +228,7 @@ impl Secret {
                 values.extend([client_secret.clone(), refresh_token.clone()]);
                 values.extend(access_token.clone());
             }
+            Secret::ProviderKey { key, .. } => values.push(key.clone()),
             Secret::SshKey { private_key, passphrase, .. } => {
                 values.push(private_key.clone());
                 values.push(private_key.trim().to_owned());
@@ -258,7 +281,19 @@ impl Secret {
                 format!("ssh key ({})", kind.to_ascii_lowercase())
             }
             Secret::Basic { username, .. } => format!("basic for {username}"),
+            Secret::ProviderKey { provider, key } => format!("{provider} key {}", last_four(key)),
         }
+    }
+}
+
+/// `…` and the last four characters of a provider key, enough to tell two
+/// keys apart in a listing; only `…` for a key too short to spare four.
+fn last_four(key: &str) -> String {
+    let chars: Vec<char> = key.trim().chars().collect();
+    if chars.len() >= 16 {
+        format!("…{}", chars[chars.len() - 4..].iter().collect::<String>())
+    } else {
+        "…".to_owned()
     }
 }
 
@@ -357,6 +392,15 @@ mod tests {
         assert!(!format!("{basic:?}").contains("pw-12345"));
         assert_eq!(basic.hint(), "basic for ada");
         assert!(Secret::from_parts(CredentialKind::SshKey, json!({"private_key": "nope"})).is_err());
+        let key = "sk-test-0123456789abcdefWXYZ";
+        let provider =
+            Secret::from_parts(CredentialKind::ProviderKey, json!({"provider": "openai", "key": key})).unwrap();
+        assert_eq!(provider.hint(), "openai key …WXYZ");
+        assert_eq!(provider.primary(), None, "provider keys are never substituted into a pack's request");
+        assert!(provider.redactable_values().contains(&key.to_owned()));
+        let err =
+            Secret::from_parts(CredentialKind::ProviderKey, json!({"provider": "Open AI", "key": key})).unwrap_err();
+        assert!(err.message.contains("secret.provider") && !err.message.contains(key), "{}", err.message);
         let err = Secret::from_parts(CredentialKind::Cookies, json!({"cookies": "sid=hunter2"})).unwrap_err();
         assert!(!err.message.contains("hunter2") && err.message.contains("invalid type: string"), "{}", err.message);
     }

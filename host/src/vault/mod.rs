@@ -26,6 +26,7 @@ use crate::{Error, ErrorCode, Result};
 use arc_swap::ArcSwap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Where the vault key came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +79,9 @@ pub struct Vault {
     key: ArcSwap<VaultKey>,
     source: KeySource,
     redactor: Redactor,
+    /// Bumped by every change to a credential, so holders of unsealed copies
+    /// (the AI gateway's provider keys) can tell theirs went stale.
+    generation: AtomicU64,
 }
 
 impl std::fmt::Debug for Vault {
@@ -117,7 +121,7 @@ impl Vault {
                 run_blocking(&store, move |s| s.put_vault_key_check(&check)).await?;
             }
         }
-        let vault = Vault { store, key: ArcSwap::from_pointee(key), source, redactor };
+        let vault = Vault { store, key: ArcSwap::from_pointee(key), source, redactor, generation: AtomicU64::new(0) };
         for stored in run_blocking(&vault.store, |s| s.list_credentials()).await? {
             vault.register(&vault.unseal(&stored)?)?;
         }
@@ -201,7 +205,32 @@ impl Vault {
     /// Remove credential `name`; `not_found` when there is none.
     pub async fn remove(&self, name: &str) -> Result<()> {
         let key = name.to_owned();
-        if run_blocking(&self.store, move |s| s.delete_credential(&key)).await? { Ok(()) } else { Err(not_found(name)) }
+        let removed = run_blocking(&self.store, move |s| s.delete_credential(&key)).await?;
+        self.generation.fetch_add(1, Ordering::Release);
+        if removed { Ok(()) } else { Err(not_found(name)) }
+    }
+
+    /// A number that changes whenever a credential is added, changed or
+    /// removed: compare it with the one read when a copy was made.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Every `provider_key` credential with its secret, unsealed, for the AI
+    /// gateway (which checks each one's ACL and host patterns itself before
+    /// sending it). Read [`Vault::generation`] before calling, to know when
+    /// the copy goes stale.
+    pub async fn provider_keys(&self) -> Result<Vec<(CredentialMeta, Secret)>> {
+        let stored = run_blocking(&self.store, |s| s.list_credentials()).await?;
+        let kind = CredentialKind::ProviderKey.as_str();
+        stored.iter().filter(|c| c.kind == kind).map(|c| Ok((meta(c)?, self.unseal(c)?))).collect()
+    }
+
+    /// Stamp `last_used_at` of credential `name` (a use the caller checked
+    /// and audited itself).
+    pub async fn record_use(&self, name: &str) -> Result<()> {
+        let key = name.to_owned();
+        run_blocking(&self.store, move |s| s.touch_credential(&key, Timestamp::now())).await
     }
 
     /// The credentials `pack` (running for `subject`, with manifest scope
@@ -271,6 +300,7 @@ impl Vault {
         }
         let returned = VaultKey::parse(&next.to_hex(), "the new key").map_err(key_error)?;
         self.key.store(Arc::new(next));
+        self.generation.fetch_add(1, Ordering::Release);
         Ok(returned)
     }
 
@@ -321,6 +351,7 @@ impl Vault {
         self.register(secret)?;
         let info = meta(&stored)?;
         run_blocking(&self.store, move |s| s.put_credential(&stored)).await?;
+        self.generation.fetch_add(1, Ordering::Release);
         Ok(info)
     }
 

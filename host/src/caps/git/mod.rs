@@ -231,7 +231,7 @@ impl CapsContext {
         if let Some(s) = &secret {
             let fits = matches!((remote.transport, s), (Transport::Ssh, Secret::SshKey { .. }))
                 || (remote.transport == Transport::Http
-                    && !matches!(s, Secret::SshKey { .. } | Secret::Cookies { .. }));
+                    && !matches!(s, Secret::SshKey { .. } | Secret::Cookies { .. } | Secret::ProviderKey { .. }));
             if !fits {
                 return Err(Error::invalid_input(format!(
                     "credential `{}` ({}) cannot authenticate this remote; use an ssh_key credential for SSH and an \

@@ -132,8 +132,9 @@ pub struct HopRecord {
 /// The outbound HTTP client every pack shares: built once, with reqwest's
 /// proxy support off (an `HTTP_PROXY` variable would otherwise route around
 /// the guard), redirects off (followed here, hop by hop), name resolution
-/// through the guard, and rustls.
-#[derive(Debug)]
+/// through the guard, and rustls. Clones share the connection pool and the
+/// DNS pins.
+#[derive(Debug, Clone)]
 pub struct GuardedHttpClient {
     client: reqwest::Client,
     guard: Arc<EgressGuard>,
@@ -193,6 +194,18 @@ impl GuardedHttpClient {
                 ),
             ))
         })
+    }
+
+    /// Send `req` to its first hop and hand back the response as soon as its
+    /// head arrived, body unread: for callers that stream the answer (the AI
+    /// gateway). Redirects are not followed (a 3xx comes back as it is);
+    /// `timeout` and `max_body_bytes` are the caller's to apply. `on_hop` and
+    /// the errors are as for [`GuardedHttpClient::fetch`].
+    pub async fn open(&self, req: OutboundRequest, on_hop: &mut HopHook<'_>) -> Result<reqwest::Response, Error> {
+        let prepared = prepare(req, &self.limits)?;
+        let target = self.vet(&prepared.hop.url, on_hop).await?;
+        let _pin = self.dns.pin(&target);
+        self.send(&prepared.hop).await
     }
 
     async fn follow(&self, prepared: Prepared, on_hop: &mut HopHook<'_>) -> Result<OutboundResponse, Error> {

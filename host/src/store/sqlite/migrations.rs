@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_sessions.sql"),
     include_str!("migrations/0003_vault.sql"),
+    include_str!("migrations/0004_gateway_usage.sql"),
 ];
 
 /// The schema version this build writes.

@@ -13,11 +13,12 @@ mod checkpoint;
 mod migrations;
 mod packs;
 mod sessions;
+mod usage;
 mod vault;
 
 use super::{
     ArtifactMeta, InstalledPack, SealedBlob, SessionRecord, SessionState, Store, StoreError, StoredCredential,
-    Timestamp,
+    Timestamp, UsageRow,
 };
 use crate::audit::{AuditEvent, AuditPage, AuditQuery, AuditRecord, AuditRow};
 use rusqlite::Connection;
@@ -192,5 +193,14 @@ impl Store for SqliteStore {
 
     fn rotate_vault(&self, check: &SealedBlob, resealed: &[StoredCredential]) -> Result<(), StoreError> {
         vault::rotate(&mut self.write(), check, resealed)
+    }
+
+    fn add_usage(&self, rows: &[UsageRow]) -> Result<(), StoreError> {
+        rows.iter().try_for_each(UsageRow::validate)?;
+        usage::add(&mut self.write(), rows)
+    }
+
+    fn list_usage(&self) -> Result<Vec<UsageRow>, StoreError> {
+        usage::list(&self.read())
     }
 }
