@@ -192,12 +192,11 @@ impl CatalogServer {
         let root = root.to_path_buf();
         let listener = runtime.block_on(tokio::net::TcpListener::bind((ip, 0))).expect("bind");
         let url = format!("http://{}/", listener.local_addr().expect("address"));
-        let app = axum::Router::new().route("/endless", axum::routing::get(endless)).fallback(
-            move |uri: axum::http::Uri| {
+        let app =
+            axum::Router::new().route("/endless", axum::routing::get(endless)).fallback(move |uri: axum::http::Uri| {
                 let root = root.clone();
                 async move { serve_file(&root, uri.path()).await }
-            },
-        );
+            });
         runtime.spawn(async move { axum::serve(listener, app).await });
         CatalogServer { url, _runtime: runtime }
     }

@@ -6,9 +6,9 @@
 //! wrong key failing clearly without changing anything.
 
 use anyhow::Result;
+use base64::Engine as _;
 use helmdeck_tests::live_server::{Instance, credential, find_secret, read_tree};
 use helmdeck_tests::loopback_http::{Handler, LoopbackHttp, Request, Response};
-use base64::Engine as _;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -131,6 +131,9 @@ fn brotli_of(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A decompressor tried on a body.
+type Decoder = fn(&[u8]) -> Option<Vec<u8>>;
+
 /// Every way a pack could read the body of an `http.fetch` output: its
 /// bytes, and those bytes decompressed (once or twice) or read as UTF-16.
 fn readable_forms(output: &Value) -> Vec<Vec<u8>> {
@@ -139,7 +142,7 @@ fn readable_forms(output: &Value) -> Vec<Vec<u8>> {
         (_, Some(b64)) => base64::engine::general_purpose::STANDARD.decode(b64).unwrap_or_default(),
         _ => Vec::new(),
     };
-    let decoders: [fn(&[u8]) -> Option<Vec<u8>>; 3] = [
+    let decoders: [Decoder; 3] = [
         |b| read_all(flate2::read::MultiGzDecoder::new(b)),
         |b| read_all(flate2::read::ZlibDecoder::new(b)),
         |b| read_all(brotli::Decompressor::new(b, 4096)),
@@ -205,7 +208,10 @@ async fn an_echoed_secret_reaches_the_pack_masked_whatever_the_encoding_and_wher
         let case = format!("{query} (accept {accept:?}, max_bytes {max_bytes:?})");
         for form in readable_forms(&answer["output"]) {
             // Not the token, nor any prefix of it a cut could leave (8 bytes: `sk_live_`).
-            assert!(find_secret(&form, &TOKEN.as_bytes()[..8]).is_none(), "{case}: the pack can read the token: {answer}");
+            assert!(
+                find_secret(&form, &TOKEN.as_bytes()[..8]).is_none(),
+                "{case}: the pack can read the token: {answer}"
+            );
         }
         match status {
             200 => {

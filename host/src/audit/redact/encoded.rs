@@ -50,11 +50,7 @@ impl Forms {
     /// The length of the longest end of `bytes` that is the start (a proper
     /// prefix) of some form: what a cut must drop so no prefix survives.
     pub(super) fn partial_tail(&self, bytes: &[u8]) -> usize {
-        self.patterns
-            .iter()
-            .filter_map(|p| (1..p.len()).rev().find(|&k| bytes.ends_with(&p[..k])))
-            .max()
-            .unwrap_or(0)
+        self.patterns.iter().filter_map(|p| (1..p.len()).rev().find(|&k| bytes.ends_with(&p[..k]))).max().unwrap_or(0)
     }
 
     /// The longest form, in bytes.

@@ -110,9 +110,16 @@ pub struct OutboundResponse {
     pub redirects: u32,
 }
 
-/// Called once per hop with the guard's verdict, before any connection; the
-/// caller records the hop and may refuse it (a pack's manifest scope) by
-/// returning an error, which ends the request with that error.
+/// Called once per hop with its URL before the guard resolves its name: the
+/// caller's own checks by name (a pack's manifest scope, where a credential
+/// may travel) refuse a hop by returning an error, and then no DNS query
+/// for that name is ever sent (a query is itself a message to whoever runs
+/// the name's DNS servers).
+pub type ScopeHook<'a> = dyn FnMut(&Url) -> Result<(), Error> + Send + 'a;
+
+/// Called once per hop with the decision (the scope's refusal, or the
+/// guard's verdict), before any connection; the caller records the hop and
+/// may still refuse it by returning an error, which ends the request.
 pub type HopHook<'a> = dyn FnMut(&HopRecord) -> Result<(), Error> + Send + 'a;
 
 /// The guard's decision for one hop, handed to the caller's `on_hop` so it
@@ -175,16 +182,21 @@ impl GuardedHttpClient {
         &self.guard
     }
 
-    /// Perform `req`, following redirects by hand when asked. `on_hop` is
-    /// called once per hop, before any connection to it, with the guard's
-    /// decision. Errors: `invalid_input` (a bad field, named),
+    /// Perform `req`, following redirects by hand when asked. For each hop,
+    /// `scope` judges the URL before any DNS lookup, then `on_hop` hears the
+    /// decision before any connection. Errors: `invalid_input` (a bad field, named),
     /// `egress_denied` (a hop the guard refused), `network_error` (DNS,
     /// connect, TLS, reset, redirect loop), `timeout` (the deadline passed).
-    pub async fn fetch(&self, req: OutboundRequest, on_hop: &mut HopHook<'_>) -> Result<OutboundResponse, Error> {
+    pub async fn fetch(
+        &self,
+        req: OutboundRequest,
+        scope: &mut ScopeHook<'_>,
+        on_hop: &mut HopHook<'_>,
+    ) -> Result<OutboundResponse, Error> {
         let prepared = prepare(req, &self.limits)?;
         let budget = prepared.timeout;
         let origin = origin(&prepared.hop.url);
-        tokio::time::timeout(budget, self.follow(prepared, on_hop)).await.unwrap_or_else(|_| {
+        tokio::time::timeout(budget, self.follow(prepared, scope, on_hop)).await.unwrap_or_else(|_| {
             Err(Error::new(
                 ErrorCode::Timeout,
                 format!(
@@ -203,16 +215,22 @@ impl GuardedHttpClient {
     /// the errors are as for [`GuardedHttpClient::fetch`].
     pub async fn open(&self, req: OutboundRequest, on_hop: &mut HopHook<'_>) -> Result<reqwest::Response, Error> {
         let prepared = prepare(req, &self.limits)?;
-        let target = self.vet(&prepared.hop.url, on_hop).await?;
+        // The caller's destination is its own configuration, not a pack's: no scope.
+        let target = self.vet(&prepared.hop.url, &mut |_| Ok(()), on_hop).await?;
         let _pin = self.dns.pin(&target);
         self.send(&prepared.hop).await
     }
 
-    async fn follow(&self, prepared: Prepared, on_hop: &mut HopHook<'_>) -> Result<OutboundResponse, Error> {
+    async fn follow(
+        &self,
+        prepared: Prepared,
+        scope: &mut ScopeHook<'_>,
+        on_hop: &mut HopHook<'_>,
+    ) -> Result<OutboundResponse, Error> {
         let Prepared { mut hop, body_cap, follow_redirects, lookahead, .. } = prepared;
         let mut redirects = 0;
         loop {
-            let target = self.vet(&hop.url, on_hop).await?;
+            let target = self.vet(&hop.url, scope, on_hop).await?;
             let response = {
                 // Held until the connection is open: reqwest resolves the
                 // host to exactly the addresses just vetted and audited.
@@ -238,7 +256,11 @@ impl GuardedHttpClient {
         }
     }
 
-    async fn vet(&self, url: &Url, on_hop: &mut HopHook<'_>) -> Result<VettedTarget, Error> {
+    async fn vet(&self, url: &Url, scope: &mut ScopeHook<'_>, on_hop: &mut HopHook<'_>) -> Result<VettedTarget, Error> {
+        if let Err(refusal) = scope(url) {
+            on_hop(&HopRecord { url: url.clone(), decision: Decision::Deny, reason: refusal.message.clone() })?;
+            return Err(refusal);
+        }
         let verdict = self.guard.vet(url).await;
         let (decision, reason) = match &verdict {
             Ok(target) => (Decision::Allow, target.to_string()),

@@ -49,18 +49,17 @@ impl Host for CapsContext {
                 return Err(e.into());
             }
         };
+        // Judged by name, before the guard resolves it: a name outside the
+        // scope is never asked of DNS.
+        let mut in_scope = |url: &url::Url| -> Result<(), Error> {
+            check_scope(&scope, url).and_then(|()| credentials.iter().try_for_each(|c| c.check_hop(url)))
+        };
         let mut hops: Vec<HopRecord> = Vec::new();
         let mut on_hop = |hop: &HopRecord| -> Result<(), Error> {
-            let verdict = check_scope(&scope, hop).and_then(|()| credentials.iter().try_for_each(|c| c.check_hop(hop)));
-            let mut record = hop.clone();
-            if let Err(e) = &verdict {
-                record.decision = Decision::Deny;
-                record.reason = e.message.clone();
-            }
-            hops.push(record);
-            verdict
+            hops.push(hop.clone());
+            Ok(())
         };
-        let result = self.services.http.fetch(outbound, &mut on_hop).await;
+        let result = self.services.http.fetch(outbound, &mut in_scope, &mut on_hop).await;
         self.audit_hops(request, hops, &result, bytes_out).await?;
         let response = result?;
         // A server that echoes a substituted secret (or any the vault holds)
@@ -124,9 +123,10 @@ impl CapsContext {
 }
 
 /// The manifest's `capabilities.http.hosts` narrows where a pack may go, on
-/// top of the egress guard; checked for every hop, redirects included.
-fn check_scope(scope: &CapabilityScope, hop: &HopRecord) -> Result<(), Error> {
-    let host = hop.url.host_str().unwrap_or_default();
+/// top of the egress guard; checked for every hop, redirects included,
+/// before the hop's name is resolved.
+fn check_scope(scope: &CapabilityScope, url: &url::Url) -> Result<(), Error> {
+    let host = url.host_str().unwrap_or_default();
     if scope.allows_host(host) {
         return Ok(());
     }

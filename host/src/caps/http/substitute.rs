@@ -28,9 +28,9 @@ pub(super) struct Substituted {
 
 impl Substituted {
     /// Refuse a hop (a redirect) the credential may not be sent to.
-    pub(super) fn check_hop(&self, hop: &HopRecord) -> Result<()> {
-        let host = hop.url.host_str().unwrap_or_default();
-        if crate::vault::matches_target(&self.hosts, &crate::vault::Destination::of_url(&hop.url)) {
+    pub(super) fn check_hop(&self, url: &Url) -> Result<()> {
+        let host = url.host_str().unwrap_or_default();
+        if crate::vault::matches_target(&self.hosts, &crate::vault::Destination::of_url(url)) {
             return Ok(());
         }
         Err(Error::unauthorized(format!(
@@ -139,8 +139,8 @@ impl CapsContext {
             follow_redirects: false,
             ..OutboundRequest::default()
         };
-        let mut same_host = |hop: &HopRecord| -> Result<()> {
-            if hop.url.host_str() == Some(token_host.as_str()) {
+        let mut same_host = |url: &Url| -> Result<()> {
+            if url.host_str() == Some(token_host.as_str()) {
                 Ok(())
             } else {
                 Err(Error::unauthorized("the OAuth token endpoint moved to another host; refresh refused"))
@@ -152,7 +152,7 @@ impl CapsContext {
                 format!("refreshing OAuth credential `{name}` failed: {why}; re-authorize it"),
             )
         };
-        let response = self.services.http.fetch(request, &mut same_host).await?;
+        let response = self.services.http.fetch(request, &mut same_host, &mut |_: &HopRecord| Ok(())).await?;
         if response.status != 200 {
             return Err(failed(format!("the token endpoint answered {}", response.status)));
         }

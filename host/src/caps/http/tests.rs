@@ -17,6 +17,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use url::Url;
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const BIG_BODY: usize = 64 * 1024;
@@ -105,7 +106,7 @@ fn get(url: String) -> OutboundRequest {
 async fn fetch(client: &GuardedHttpClient, req: OutboundRequest) -> (Result<OutboundResponse, Error>, Vec<HopRecord>) {
     let mut hops = Vec::new();
     let result = client
-        .fetch(req, &mut |hop: &HopRecord| {
+        .fetch(req, &mut |_: &Url| Ok(()), &mut |hop: &HopRecord| {
             hops.push(hop.clone());
             Ok(())
         })
@@ -367,7 +368,8 @@ async fn a_fetch_can_move_between_threads() {
     fn assert_send<T: Send>(_: &T) {}
     let client = client("", &[]);
     let mut on_hop = |_: &HopRecord| Ok(());
-    assert_send(&client.fetch(get("http://fixture.test/".into()), &mut on_hop));
+    let mut scope = |_: &Url| Ok(());
+    assert_send(&client.fetch(get("http://fixture.test/".into()), &mut scope, &mut on_hop));
 }
 
 #[test]
