@@ -102,11 +102,8 @@ impl Instance {
     }
 
     fn spawn(&self, mut command: Command) -> Result<LiveServer> {
-        let mut child = command
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()?;
+        let mut child =
+            command.args(["serve", "--listen", "127.0.0.1:0"]).stderr(Stdio::piped()).stdout(Stdio::null()).spawn()?;
         let stderr = child.stderr.take().context("stderr")?;
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();

@@ -13,8 +13,8 @@
 use anyhow::{Result, bail};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 const TYPE_A: u16 = 1;
@@ -45,9 +45,8 @@ impl RebindingDns {
             while !stopping.load(Ordering::Acquire) {
                 let Ok((len, from)) = socket.recv_from(&mut buf) else { continue };
                 let Some(query) = Query::parse(&buf[..len]) else { continue };
-                let answer = (query.name == name && query.qtype == TYPE_A).then(|| {
-                    if count.fetch_add(1, Ordering::AcqRel) == 0 { first } else { then }
-                });
+                let answer = (query.name == name && query.qtype == TYPE_A)
+                    .then(|| if count.fetch_add(1, Ordering::AcqRel) == 0 { first } else { then });
                 let _ = socket.send_to(&query.reply(&buf[..len], query.name == name, answer), from);
             }
         });
