@@ -394,7 +394,6 @@ async fn hostile_submodules_are_ignored_and_run_nothing() -> Result<()> {
         server.call_ok(&agent, "repo.fetch", with(json!({ "url": remote.url(&bare), "credential": "forge" }))).await?;
     assert_eq!(fetched["head"].as_str().unwrap(), bare.git(&["rev-parse", "main"])?);
     let steps = [
-        ("git.status", json!({ "path": "project" })),
         ("git.diff", json!({ "path": "project" })),
         ("fs.write", json!({ "path": "project/CHANGE.md", "content": "x\n" })),
         ("git.commit", json!({ "path": "project", "message": "Change" })),
