@@ -132,6 +132,11 @@ impl GitHttpServer {
         self.http.url(&format!("/{}", repo.path.file_name().unwrap_or_default().to_string_lossy()))
     }
 
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.http.port()
+    }
+
     /// The requests received (to check what credentials arrived).
     pub fn requests(&self) -> Vec<Request> {
         self.http.requests()
@@ -251,6 +256,38 @@ impl BareRepo {
             "-m",
             "Concurrent change",
         ])?;
+        git(&["push", "-q", "origin", "main"])
+    }
+}
+
+/// Submodule declarations a hostile repository carries: one that asks
+/// for a command as its update method, one fetched through `ext::` (a
+/// command as transport), one from a local path, one whose path climbs out
+/// of the working tree. Each names `marker` so a command that ran shows.
+pub fn hostile_gitmodules(marker: &Path) -> String {
+    let m = marker.display();
+    format!(
+        "[submodule \"run\"]\n\tpath = run\n\turl = https://git.example.com/x.git\n\tupdate = !touch {m}\n\
+         [submodule \"ext\"]\n\tpath = ext\n\turl = ext::sh -c touch% {m}\n\
+         [submodule \"local\"]\n\tpath = local\n\turl = file:///etc\n\
+         [submodule \"out\"]\n\tpath = ../../outside\n\turl = https://git.example.com/y.git\n"
+    )
+}
+
+impl BareRepo {
+    /// Commit `.gitmodules` with `gitmodules` and a gitlink (a submodule
+    /// entry) for each of `paths`, pushed to `main` from a scratch clone.
+    pub fn add_submodules(&self, scratch: &Path, gitmodules: &str, paths: &[&str]) -> Result<()> {
+        let work = scratch.join("with-submodules");
+        run(Command::new("git").args(["clone", "-q"]).arg(&self.path).arg(&work))?;
+        std::fs::write(work.join(".gitmodules"), gitmodules)?;
+        let git = |args: &[&str]| run(Command::new("git").arg("-C").arg(&work).args(args));
+        let head = self.git(&["rev-parse", "main"])?;
+        git(&["add", ".gitmodules"])?;
+        for path in paths {
+            git(&["update-index", "--add", "--cacheinfo", &format!("160000,{head},{path}")])?;
+        }
+        git(&["-c", "user.name=Other", "-c", "user.email=o@example.invalid", "commit", "-q", "-m", "Submodules"])?;
         git(&["push", "-q", "origin", "main"])
     }
 }

@@ -19,6 +19,8 @@
 //!   seeded bare repository (the code-edit loop);
 //! - [`live_server`], [`loopback_http`]: a server with a REST transcript and
 //!   a std-only CGI/echo server, used by the vault and code-loop tests;
+//! - [`rebinding_dns`]: a DNS server that answers a name differently the
+//!   second time, and a server that resolves through it;
 //! - [`mcp_support`]: the MCP tests' server and the official Python MCP SDK client;
 //! - [`procs`]: the machine's processes read from `/proc` (users, groups,
 //!   sessions), independently of the code under test.
@@ -44,6 +46,7 @@ pub mod marketplace_bench;
 pub mod mcp_support;
 pub mod prebuilt;
 pub mod procs;
+pub mod rebinding_dns;
 pub mod server;
 pub mod site;
 

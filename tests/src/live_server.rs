@@ -73,12 +73,37 @@ impl Instance {
 
     /// Start `helmdeck serve` on a free port and wait until it listens.
     pub fn serve(&self) -> Result<LiveServer> {
-        let mut child = self
-            .command()
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()?;
+        self.spawn(self.command())
+    }
+
+    /// [`Instance::serve`] in a mount namespace of its own where
+    /// `/etc/resolv.conf` is `conf`: the server's system resolver then asks
+    /// the name server `conf` names (a [`crate::rebinding_dns::RebindingDns`]),
+    /// and nothing else on the machine notices. Needs root.
+    pub fn serve_with_resolv_conf(&self, conf: &Path) -> Result<LiveServer> {
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::process::CommandExt;
+        // Made before the fork: the child may not allocate.
+        let source = std::ffi::CString::new(conf.as_os_str().as_bytes())?;
+        let (root, target) = (c"/", c"/etc/resolv.conf");
+        let mut command = self.command();
+        // SAFETY: the closure only makes system calls on data prepared above.
+        unsafe {
+            command.pre_exec(move || {
+                use rustix::mount::{MountPropagationFlags, mount_bind, mount_change};
+                rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS)?;
+                // Private first, so that the bind mount stays in this namespace.
+                mount_change(root, MountPropagationFlags::PRIVATE | MountPropagationFlags::REC)?;
+                mount_bind(source.as_c_str(), target)?;
+                Ok(())
+            });
+        }
+        self.spawn(command)
+    }
+
+    fn spawn(&self, mut command: Command) -> Result<LiveServer> {
+        let mut child =
+            command.args(["serve", "--listen", "127.0.0.1:0"]).stderr(Stdio::piped()).stdout(Stdio::null()).spawn()?;
         let stderr = child.stderr.take().context("stderr")?;
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -164,6 +189,24 @@ impl LiveServer {
                 None => return Ok(records),
             }
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// How many of the server's threads are blocked opening a FIFO that no
+    /// one writes to (the kernel's wait channel says so): threads a planted
+    /// FIFO has pinned.
+    pub fn threads_pinned_on_fifos(&self) -> usize {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.pid())).into_iter().flatten().flatten();
+        tasks
+            .filter(|task| {
+                let wchan = std::fs::read_to_string(task.path().join("wchan")).unwrap_or_default();
+                matches!(wchan.trim(), "wait_for_partner" | "fifo_open")
+            })
+            .count()
     }
 
     /// Everything the server logged to stderr so far.

@@ -53,7 +53,14 @@ pub struct LoopbackHttp {
 impl LoopbackHttp {
     /// Serve `handler` on a free port of 127.0.0.1.
     pub fn start(handler: Handler) -> Result<LoopbackHttp> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+        LoopbackHttp::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), handler)
+    }
+
+    /// Serve `handler` on `addr`: another loopback address (a listener the
+    /// egress guard must keep packs away from), or a chosen port (0 for a
+    /// free one).
+    pub fn start_on(addr: SocketAddr, handler: Handler) -> Result<LoopbackHttp> {
+        let listener = TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
         let addr = listener.local_addr()?;
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
@@ -68,9 +75,9 @@ impl LoopbackHttp {
         Ok(LoopbackHttp { addr, seen })
     }
 
-    /// `http://127.0.0.1:PORT{path}`.
+    /// `http://ADDRESS:PORT{path}`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.addr.port())
+        format!("http://{}{path}", self.addr)
     }
 
     /// The port.

@@ -5,8 +5,10 @@
 //! vault and goes only to the remote the host recorded ([`remote`]); the
 //! git directory lives in the session's private directory ([`repo`]).
 
+mod fifo;
 mod remote;
 mod repo;
+mod state;
 
 use super::{CapabilityAudit, CapsContext};
 use crate::engine::wit::host::git::{CloneOptions, CloneResult, CommitInfo, FileStatus, Host, PushResult};
@@ -16,15 +18,18 @@ use crate::vault::{CredentialUse, Secret};
 use crate::{Error, ErrorCode, Result};
 use helmdeck_marketplace::Capability;
 use remote::{Authenticator, HostKeyPolicy, Refusal, Remote, Transport};
-use repo::{Checkout, CommitSummary, Origin};
+use repo::{Checkout, CommitSummary, Destinations};
+use state::{GitState, Origin, Work};
 use std::cell::Cell;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How long a clone or push may take.
 const NETWORK_DEADLINE: Duration = Duration::from_secs(120);
+/// How long a local operation (status, diff, log, commit) may take.
+const LOCAL_DEADLINE: Duration = Duration::from_secs(60);
 /// Attempts of a clone that fails for a transient network reason.
 const CLONE_ATTEMPTS: u32 = 3;
 /// Largest diff returned.
@@ -135,18 +140,23 @@ impl CapsContext {
         }
         let connection = self.connect(&remote, &session, options.credential.as_deref()).await?;
         let branch = options.branch.clone();
-        let (branch, head) = self
-            .call
-            .cleanup
-            .spawn_blocking({
-                let checkout = checkout.clone();
-                move || clone_with_retries(&connection, branch.as_deref(), &checkout)
-            })
-            .await
-            .map_err(|e| Error::internal(format!("git task failed: {e}")))??;
-        checkout
-            .record(&Origin { url: remote.url.clone(), credential: options.credential })
-            .map_err(|e| Error::internal(format!("cannot record the checkout's origin: {e}")))?;
+        let slot = git_state().slot(Work::Network)?;
+        let (branch, head, destinations) = self.call.cleanup.spawn_blocking({
+            let checkout = checkout.clone();
+            move || {
+                let _slot = slot;
+                let (branch, head) = clone_with_retries(&connection, branch.as_deref(), &checkout)?;
+                let destinations = checkout.open().and_then(|repo| Destinations::read(&repo)).map_err(|e| {
+                    checkout.discard();
+                    Error::internal(format!("cannot read the new checkout's configuration: {}", e.message()))
+                })?;
+                Ok::<_, Error>((branch, head, destinations))
+            }
+        })
+        .await
+        .map_err(|e| Error::internal(format!("git task failed: {e}")))??;
+        let origin = Origin { url: remote.url.clone(), credential: options.credential, destinations };
+        git_state().record(&session, &checkout.git_dir, origin).await;
         Ok(CloneResult { path: slash(&rel), branch, head, remote: remote.url })
     }
 
@@ -160,20 +170,30 @@ impl CapsContext {
         }
         let session = self.session.get().await?;
         let checkout = self.checkout(&session, path)?;
-        let origin = checkout.origin().ok_or_else(|| Error::not_found(format!("`{path}` has no recorded remote")))?;
+        // Where the push goes is what the host recorded in its own memory at
+        // clone time: nothing on disk (which a session may reach) decides it.
+        let origin = git_state().origin(&session.id, &checkout.git_dir).ok_or_else(|| {
+            Error::not_found(format!("`{path}` has no remote recorded in this session; clone it with repo.fetch"))
+        })?;
         let remote = Remote::parse(&origin.url)?;
-        let credential = credential.or(origin.credential);
+        let credential = credential.or(origin.credential.clone());
         let connection = self.connect(&remote, &session, credential.as_deref()).await?;
-        let outcome = self
-            .call
-            .cleanup
-            .spawn_blocking(move || {
-                let auth = connection.authenticator();
-                let pushed = checkout.open().and_then(|repo| repo::push(&repo, &connection.url, &auth));
-                pushed.map_err(|e| connection.error(e, auth.refusal.get(), "push"))
-            })
-            .await
-            .map_err(|e| Error::internal(format!("git task failed: {e}")))??;
+        let slot = git_state().slot(Work::Network)?;
+        let outcome = self.call.cleanup.spawn_blocking(move || {
+            let _slot = slot;
+            let repo = checkout.open().map_err(|e| connection.error(e, None, "push"))?;
+            let now = Destinations::read(&repo).map_err(|e| connection.error(e, None, "push"))?;
+            if let Some(entry) = origin.destinations.first_change(&now) {
+                return Err(Error::unauthorized(format!(
+                    "the checkout's git configuration changed `{entry}` since the clone; a credential goes only to \
+                     the remote the checkout was cloned from, so the push is refused"
+                )));
+            }
+            let auth = connection.authenticator();
+            repo::push(&repo, &connection.url, &auth).map_err(|e| connection.error(e, auth.refusal.get(), "push"))
+        })
+        .await
+        .map_err(|e| Error::internal(format!("git task failed: {e}")))??;
         if let Some((refname, reason)) = outcome.rejected {
             return Err(Error::new(
                 ErrorCode::SchemaMismatch,
@@ -260,9 +280,11 @@ impl CapsContext {
             )));
         }
         let vault = self.services.vault.clone();
+        let slot = git_state().slot(Work::Local)?;
         self.call
             .cleanup
             .spawn_blocking(move || {
+                let _slot = slot;
                 repo::init(&checkout).map_err(|e| {
                     checkout.discard_git_dir();
                     Error::internal(format!("git: {}", vault.mask(e.message())))
@@ -296,16 +318,12 @@ impl CapsContext {
             let session = self.session.get().await?;
             let checkout = self.checkout(&session, path)?;
             let vault = self.services.vault.clone();
-            self.call
-                .cleanup
-                .spawn_blocking(move || {
-                    checkout
-                        .open()
-                        .and_then(op)
-                        .map_err(|e| Error::internal(format!("git: {}", vault.mask(e.message()))))
-                })
-                .await
-                .map_err(|e| Error::internal(format!("git task failed: {e}")))?
+            let slot = git_state().slot(Work::Local)?;
+            let work = self.call.cleanup.spawn_blocking(move || {
+                let _slot = slot;
+                checkout.open().and_then(op).map_err(|e| Error::internal(format!("git: {}", vault.mask(e.message()))))
+            });
+            fifo::finish(work, session.workspace(), LOCAL_DEADLINE, capability).await
         }
         .await;
         if let Err(e) = &result {
@@ -314,6 +332,12 @@ impl CapsContext {
         self.audit(audit).await?;
         result
     }
+}
+
+/// The git state of this process (recorded origins, blocking-work slots).
+fn git_state() -> &'static Arc<GitState> {
+    static STATE: OnceLock<Arc<GitState>> = OnceLock::new();
+    STATE.get_or_init(Arc::default)
 }
 
 /// Everything a network operation needs, moved onto a blocking thread.
@@ -372,6 +396,13 @@ impl Connection {
                 ErrorCode::Timeout,
                 format!("{what} ran past {} s and was stopped", NETWORK_DEADLINE.as_secs()),
             ),
+            None if repo::refused_redirect(&e) => Error::new(
+                ErrorCode::EgressDenied,
+                format!(
+                    "the remote redirected {what} to another address; git follows no redirect, clone from the \
+                     address it names instead"
+                ),
+            ),
             None => {
                 let message = self.vault.mask(e.message());
                 match (e.code(), e.class()) {
@@ -404,6 +435,7 @@ fn clone_with_retries(connection: &Connection, branch: Option<&str>, checkout: &
                 checkout.discard();
                 let refusal = auth.refusal.get();
                 let transient = refusal.is_none()
+                    && !repo::refused_redirect(&e)
                     && !matches!(
                         e.code(),
                         git2::ErrorCode::Auth | git2::ErrorCode::Certificate | git2::ErrorCode::NotFound
