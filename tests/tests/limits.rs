@@ -63,3 +63,22 @@ async fn a_pack_that_allocates_past_its_memory_limit_gets_resource_exhausted() -
     assert_eq!(server.call("hog.allocate", &json!({ "mb": 2 })).await?.ok()["output"]["bytes"], 2 << 20);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_pack_that_overflows_its_stack_gets_resource_exhausted_naming_the_stack() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    server.install(fixture_pack("deep")).await?;
+
+    // Small frames exhaust the engine's wasm call stack (`max_wasm_stack`):
+    // the pack ran out of stack, a limit like memory, not a fault of the
+    // host. (Frames of a few KiB overflow the guest's shadow stack in its
+    // linear memory instead, which the engine reports as an out-of-bounds
+    // access: not yet told apart, see the fixture's `frame_bytes`.)
+    let answer = server.call("deep.recurse", &json!({ "frame_bytes": 0 })).await?;
+    let message = answer.error_message("resource_exhausted");
+    assert!(message.contains("stack"), "the message names the stack: {message}");
+    // The host is fine and the pack still answers (with a fresh instance).
+    let again = server.call("deep.recurse", &json!({ "frame_bytes": 0 })).await?;
+    again.error("resource_exhausted");
+    Ok(())
+}

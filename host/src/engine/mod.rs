@@ -225,6 +225,14 @@ impl Failure {
                     .with_retry_after_ms(100)
             }
             Failure::Instantiate(e) => Error::internal(format!("the pack could not be instantiated: {e:#}")),
+            // The engine's wasm call stack (`max_wasm_stack`) ran out: a
+            // limit the pack hit, like memory, not a fault of the host.
+            Failure::Trap(e) if matches!(e.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::StackOverflow)) => {
+                Error::new(
+                    ErrorCode::ResourceExhausted,
+                    "the pack ran out of stack (its calls nested deeper than the engine's wasm stack allows)",
+                )
+            }
             Failure::Trap(e) => {
                 let last_words = stderr.text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
                 let trap =
