@@ -298,7 +298,7 @@ async fn nothing_a_killed_server_started_runs_on_after_a_restart() -> Result<()>
         .post(server.at("/api/v1/packs/cmd.run"))
         .json(&json!({ "shell": shell, "timeout_ms": 600000, "_session_id": sid }));
     let in_flight = tokio::spawn(request.send());
-    let sleeps = || host_command_lines().into_iter().filter(|c| c.contains("sleep 4242.")).collect::<Vec<_>>();
+    let sleeps = || host_command_lines().into_iter().filter(|c| c.starts_with("sleep 4242.")).collect::<Vec<_>>();
     assert!(wait_until(|| async { Ok(sleeps().len() == 3) }).await?, "the command started: {:?}", sleeps());
 
     let data = server.kill()?;
