@@ -56,7 +56,9 @@ pub fn browser_profile(pid: &str) -> Result<PathBuf> {
 /// of its own).
 pub fn devtools_port(pid: &str) -> Result<u16> {
     let profile = browser_profile(pid)?;
-    let port_file = PathBuf::from(format!("/proc/{pid}/root")).join(profile.strip_prefix("/").unwrap_or(&profile)).join("DevToolsActivePort");
+    let port_file = PathBuf::from(format!("/proc/{pid}/root"))
+        .join(profile.strip_prefix("/").unwrap_or(&profile))
+        .join("DevToolsActivePort");
     let ports = std::fs::read_to_string(&port_file).with_context(|| port_file.display().to_string())?;
     Ok(ports.lines().next().context("DevToolsActivePort is empty")?.parse()?)
 }

@@ -141,20 +141,23 @@ impl CapsContext {
         let connection = self.connect(&remote, &session, options.credential.as_deref()).await?;
         let branch = options.branch.clone();
         let slot = git_state().slot(Work::Network)?;
-        let (branch, head, destinations) = self.call.cleanup.spawn_blocking({
-            let checkout = checkout.clone();
-            move || {
-                let _slot = slot;
-                let (branch, head) = clone_with_retries(&connection, branch.as_deref(), &checkout)?;
-                let destinations = checkout.open().and_then(|repo| Destinations::read(&repo)).map_err(|e| {
-                    checkout.discard();
-                    Error::internal(format!("cannot read the new checkout's configuration: {}", e.message()))
-                })?;
-                Ok::<_, Error>((branch, head, destinations))
-            }
-        })
-        .await
-        .map_err(|e| Error::internal(format!("git task failed: {e}")))??;
+        let (branch, head, destinations) = self
+            .call
+            .cleanup
+            .spawn_blocking({
+                let checkout = checkout.clone();
+                move || {
+                    let _slot = slot;
+                    let (branch, head) = clone_with_retries(&connection, branch.as_deref(), &checkout)?;
+                    let destinations = checkout.open().and_then(|repo| Destinations::read(&repo)).map_err(|e| {
+                        checkout.discard();
+                        Error::internal(format!("cannot read the new checkout's configuration: {}", e.message()))
+                    })?;
+                    Ok::<_, Error>((branch, head, destinations))
+                }
+            })
+            .await
+            .map_err(|e| Error::internal(format!("git task failed: {e}")))??;
         let origin = Origin { url: remote.url.clone(), credential: options.credential, destinations };
         git_state().record(&session, &checkout.git_dir, origin).await;
         Ok(CloneResult { path: slash(&rel), branch, head, remote: remote.url })
@@ -179,21 +182,24 @@ impl CapsContext {
         let credential = credential.or(origin.credential.clone());
         let connection = self.connect(&remote, &session, credential.as_deref()).await?;
         let slot = git_state().slot(Work::Network)?;
-        let outcome = self.call.cleanup.spawn_blocking(move || {
-            let _slot = slot;
-            let repo = checkout.open().map_err(|e| connection.error(e, None, "push"))?;
-            let now = Destinations::read(&repo).map_err(|e| connection.error(e, None, "push"))?;
-            if let Some(entry) = origin.destinations.first_change(&now) {
-                return Err(Error::unauthorized(format!(
-                    "the checkout's git configuration changed `{entry}` since the clone; a credential goes only to \
+        let outcome = self
+            .call
+            .cleanup
+            .spawn_blocking(move || {
+                let _slot = slot;
+                let repo = checkout.open().map_err(|e| connection.error(e, None, "push"))?;
+                let now = Destinations::read(&repo).map_err(|e| connection.error(e, None, "push"))?;
+                if let Some(entry) = origin.destinations.first_change(&now) {
+                    return Err(Error::unauthorized(format!(
+                        "the checkout's git configuration changed `{entry}` since the clone; a credential goes only to \
                      the remote the checkout was cloned from, so the push is refused"
-                )));
-            }
-            let auth = connection.authenticator();
-            repo::push(&repo, &connection.url, &auth).map_err(|e| connection.error(e, auth.refusal.get(), "push"))
-        })
-        .await
-        .map_err(|e| Error::internal(format!("git task failed: {e}")))??;
+                    )));
+                }
+                let auth = connection.authenticator();
+                repo::push(&repo, &connection.url, &auth).map_err(|e| connection.error(e, auth.refusal.get(), "push"))
+            })
+            .await
+            .map_err(|e| Error::internal(format!("git task failed: {e}")))??;
         if let Some((refname, reason)) = outcome.rejected {
             return Err(Error::new(
                 ErrorCode::SchemaMismatch,

@@ -131,16 +131,51 @@ pub fn parent_gone(read_end: libc::c_int) -> bool {
 
 /// What `/proc/1/cmdline` of the init shows instead of the server's own
 /// command line (which a fork copies).
-static INIT_COMMAND_LINE: &[u8] = b"sandbox-init\0";
+const INIT_NAME: &[u8] = b"sandbox-init";
 
-/// Name the init for what it is: its command line and name, not the
-/// server's. Needs root (`CAP_SYS_RESOURCE`); best effort.
-pub fn rename_init() {
-    let start = INIT_COMMAND_LINE.as_ptr() as libc::c_ulong;
-    let end = start + INIT_COMMAND_LINE.len() as libc::c_ulong;
-    unsafe {
-        libc::prctl(libc::PR_SET_MM, libc::PR_SET_MM_ARG_START, start, 0, 0);
-        libc::prctl(libc::PR_SET_MM, libc::PR_SET_MM_ARG_END, end, 0, 0);
-        libc::prctl(libc::PR_SET_NAME, c"sandbox-init".as_ptr(), 0, 0, 0);
+/// Where the server's command line and environment strings lie in its
+/// memory (`arg_start..arg_end`, `env_start..env_end` of `/proc/self/stat`):
+/// a forked init holds copies of them, which the kernel shows as its
+/// `/proc/1/cmdline` and `environ`.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerStrings {
+    args: (usize, usize),
+    env: (usize, usize),
+}
+
+impl ServerStrings {
+    /// This process's areas, read once (before any fork: it allocates).
+    /// `None` where `/proc/self/stat` cannot be read or parsed.
+    pub fn of_this_process() -> Option<ServerStrings> {
+        static AREAS: std::sync::OnceLock<Option<ServerStrings>> = std::sync::OnceLock::new();
+        *AREAS.get_or_init(|| {
+            let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+            // Fields after the command name (which may hold spaces), from field 3 on.
+            let fields: Vec<usize> =
+                stat.rsplit_once(')')?.1.split_whitespace().map(|f| f.parse().unwrap_or(0)).collect();
+            let area = |first: usize| Some((*fields.get(first - 3)?, *fields.get(first - 2)?));
+            let (args, env) = (area(48)?, area(50)?);
+            (args.0 > 0 && args.1 > args.0 && env.1 >= env.0).then_some(ServerStrings { args, env })
+        })
     }
+}
+
+/// Name the init for what it is: blank the copies of the server's command
+/// line and environment the fork left in the init's memory (the command,
+/// sharing the init's uid, could read them as `/proc/1/cmdline`), write
+/// the init's own name over them, and set its thread name. No
+/// `PR_SET_MM_ARG_START`: that needs `CAP_SYS_RESOURCE`, which a server in
+/// a container often lacks. Async-signal-safe.
+pub fn rename_init(server: Option<ServerStrings>) {
+    if let Some(ServerStrings { args, env }) = server {
+        // SAFETY: both areas are this process's own writable stack pages
+        // (copied at fork); nothing in the init reads them after this.
+        unsafe {
+            std::ptr::write_bytes(args.0 as *mut u8, 0, args.1 - args.0);
+            std::ptr::write_bytes(env.0 as *mut u8, 0, env.1 - env.0);
+            let name = INIT_NAME.len().min(args.1 - args.0 - 1);
+            std::ptr::copy_nonoverlapping(INIT_NAME.as_ptr(), args.0 as *mut u8, name);
+        }
+    }
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"sandbox-init".as_ptr(), 0, 0, 0) };
 }

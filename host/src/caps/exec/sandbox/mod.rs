@@ -59,6 +59,7 @@ pub struct Prepared {
     view: mounts::View,
     workspace: CString,
     cwd: CString,
+    server: Option<init::ServerStrings>,
 }
 
 /// `openat2`'s `struct open_how`.
@@ -107,6 +108,7 @@ impl Prepared {
             view: mounts::View::new(workspace)?,
             workspace: CString::new(SANDBOX_WORKSPACE).map_err(bad)?,
             cwd: cwd_c,
+            server: init::ServerStrings::of_this_process(),
         })
     }
 
@@ -148,7 +150,7 @@ impl Prepared {
     /// PID 1 of the command's namespace: build its root, drop to its user,
     /// enter `cwd`, fork the program and reap until it ends.
     fn init(&self, status: libc::c_int, alive: libc::c_int) -> std::io::Result<()> {
-        init::rename_init();
+        init::rename_init(self.server);
         self.view.build().map_err(|(_, errno)| std::io::Error::from_raw_os_error(errno))?;
         let l = self.limits;
         for (resource, value) in [
