@@ -51,14 +51,19 @@ pub fn browser_profile(pid: &str) -> Result<PathBuf> {
 }
 
 /// The DevTools port of the Chromium process `pid`, from the
-/// `DevToolsActivePort` file Chromium writes into its profile, looked up
-/// through the process's own root (a browser may run in a mount namespace
-/// of its own).
+/// `DevToolsActivePort` file Chromium writes into its profile: read where
+/// the command line names it, else through the process's own root (for a
+/// browser in a mount namespace of its own).
 pub fn devtools_port(pid: &str) -> Result<u16> {
     let profile = browser_profile(pid)?;
-    let port_file = PathBuf::from(format!("/proc/{pid}/root"))
-        .join(profile.strip_prefix("/").unwrap_or(&profile))
-        .join("DevToolsActivePort");
+    let direct = profile.join("DevToolsActivePort");
+    let port_file = if direct.exists() {
+        direct
+    } else {
+        PathBuf::from(format!("/proc/{pid}/root"))
+            .join(profile.strip_prefix("/").unwrap_or(&profile))
+            .join("DevToolsActivePort")
+    };
     let ports = std::fs::read_to_string(&port_file).with_context(|| port_file.display().to_string())?;
     Ok(ports.lines().next().context("DevToolsActivePort is empty")?.parse()?)
 }

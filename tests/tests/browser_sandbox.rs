@@ -24,6 +24,13 @@ async fn browser_pids(server: &Server) -> Result<Vec<u32>> {
     Ok(pool["instances"].as_array().into_iter().flatten().filter_map(|p| p.as_str()?.parse().ok()).collect())
 }
 
+/// The directory holding the profile of browser `pid`, read from its
+/// command line (`--user-data-dir`).
+fn profiles_dir(pid: u32) -> Result<std::path::PathBuf> {
+    let profile = helmdeck_tests::endpoints::browser_profile(&pid.to_string())?;
+    Ok(profile.parent().map(std::path::Path::to_path_buf).unwrap_or(profile))
+}
+
 #[tokio::test]
 async fn browsers_run_as_an_unprivileged_user_of_their_own_with_chromiums_sandbox_on() -> Result<()> {
     let (server, site) = (Server::start().await?, Site::start().await?);
@@ -61,7 +68,9 @@ async fn browsers_run_as_an_unprivileged_user_of_their_own_with_chromiums_sandbo
     let pool = server.browsers().await?;
     assert_eq!(pool["sandbox"]["chromium_sandbox"], true, "{pool}");
     assert!(users.contains(&pool["sandbox"]["users"][0].as_u64().unwrap_or_default().try_into()?), "{pool}");
-    for profile in std::fs::read_dir(server.data_dir().join("browsers"))?.flatten().filter(|e| e.path().is_dir()) {
+    // Where the profiles are, as the browsers' own command lines say.
+    let profiles = profiles_dir(pids[0])?;
+    for profile in std::fs::read_dir(&profiles)?.flatten().filter(|e| e.path().is_dir()) {
         let meta = profile.metadata()?;
         assert!(users.contains(&meta.uid()), "{} is owned by {}", profile.path().display(), meta.uid());
         assert_eq!(meta.mode() & 0o077, 0, "{} is open to other users", profile.path().display());
@@ -75,7 +84,8 @@ async fn nothing_a_server_killed_under_load_started_is_running_once_its_restart_
     let mut server = Server::start_with(Options { config, ..Options::default() }).await?;
     let site = Site::start().await?;
     let old_sid = server.pid();
-    let browsers_dir = server.data_dir().join("browsers").display().to_string();
+    assert!(wait_until(|| async { Ok(!browser_pids(&server).await?.is_empty()) }).await?, "a warm browser");
+    let browsers_dir = profiles_dir(browser_pids(&server).await?[0])?.display().to_string();
     let snapshot = std::sync::Mutex::new(Vec::<Proc>::new());
     let starved = std::sync::Mutex::new(None);
     let load = async {

@@ -253,8 +253,13 @@ async fn a_credential_goes_only_to_the_remote_the_checkout_was_cloned_from() -> 
     // host pattern (`127.0.0.1`) fits it, so only the recorded remote stops it.
     let decoy = GitHttpServer::start(&decoy_root, "agent", token)?;
     let (instance, server, admin, agent) = start().await?;
-    let body =
-        credential("forge", "api_key", &["127.0.0.1"], &["repo"], json!({ "token": token, "username": "agent" }));
+    let body = credential(
+        "forge",
+        "api_key",
+        &["http://127.0.0.1"],
+        &["repo"],
+        json!({ "token": token, "username": "agent" }),
+    );
     assert_eq!(server.send(&admin, reqwest::Method::POST, "/api/v1/vault/credentials", Some(&body)).await?.0, 200);
     let (url, decoy_url) = (remote.url(&bare), decoy.url(&decoy_bare));
     let decoy_head = decoy_bare.git(&["rev-parse", "main"])?;
@@ -324,8 +329,13 @@ async fn serve_resolving(dns: &RebindingDns, host: &str, token: &str) -> Result<
     let admin = instance.token("operator", "admin")?;
     let agent = instance.token(AGENT, "packs:read,packs:call")?;
     let server = instance.serve_with_resolv_conf(dns.resolv_conf())?;
-    let body =
-        credential("forge", "api_key", &[host, "127.0.0.1"], &["repo"], json!({ "token": token, "username": "agent" }));
+    let body = credential(
+        "forge",
+        "api_key",
+        &[&format!("http://{host}"), "http://127.0.0.1"],
+        &["repo"],
+        json!({ "token": token, "username": "agent" }),
+    );
     assert_eq!(server.send(&admin, reqwest::Method::POST, "/api/v1/vault/credentials", Some(&body)).await?.0, 200);
     Ok((instance, server, agent))
 }
@@ -385,8 +395,13 @@ async fn hostile_submodules_are_ignored_and_run_nothing() -> Result<()> {
     let token = "ghp_Subm0dul3sAreN0tF0ll0wed0123456789";
     let remote = GitHttpServer::start(scratch.path(), "agent", token)?;
     let (instance, server, admin, agent) = start().await?;
-    let body =
-        credential("forge", "api_key", &["127.0.0.1"], &["repo"], json!({ "token": token, "username": "agent" }));
+    let body = credential(
+        "forge",
+        "api_key",
+        &["http://127.0.0.1"],
+        &["repo"],
+        json!({ "token": token, "username": "agent" }),
+    );
     assert_eq!(server.send(&admin, reqwest::Method::POST, "/api/v1/vault/credentials", Some(&body)).await?.0, 200);
     let (_, session) = server.send(&agent, reqwest::Method::POST, "/api/v1/sessions", Some(&json!({}))).await?;
     let sid = session["id"].as_str().unwrap().to_owned();

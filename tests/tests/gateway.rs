@@ -258,7 +258,7 @@ async fn keys_live_in_the_vault_reload_without_a_restart_a_bad_one_is_auth_faile
     seen.push(body);
 
     // A provider_key in the vault takes over on the next call, without a restart.
-    let credential = json!({ "name": "openai-main", "kind": "provider_key", "hosts": ["*"], "packs": ["*"],
+    let credential = json!({ "name": "openai-main", "kind": "provider_key", "hosts": ["http://127.0.0.1"], "packs": ["*"],
                              "secret": { "provider": "openai", "key": KEY } });
     let added = server.post("/api/v1/vault/credentials", &credential).await?;
     assert_eq!(added.status, 200, "{}", added.text);
@@ -275,7 +275,7 @@ async fn keys_live_in_the_vault_reload_without_a_restart_a_bad_one_is_auth_faile
         providers.ok()["providers"].as_array().unwrap().iter().find(|p| p["name"] == "openai").unwrap().clone();
     assert_eq!(openai["key"], "vault", "{openai}");
     seen.push(providers.text);
-    let tested = server.post("/api/v1/providers/openai/test", &json!({})).await?;
+    let tested = server.send(server.client().post(server.at("/api/v1/providers/openai/test"))).await?;
     assert_eq!(
         (&tested.ok()["ok"], &tested.ok()["key_from"]),
         (&json!(true), &json!("vault:openai-main")),
@@ -292,7 +292,7 @@ async fn keys_live_in_the_vault_reload_without_a_restart_a_bad_one_is_auth_faile
     let (status, _, body) = chat(&server, &token, ask("openai/m", true)).await?;
     assert_eq!(status, 401, "a stream refused before output is a plain error: {body}");
     seen.push(body);
-    let tested = server.post("/api/v1/providers/openai/test", &json!({})).await?;
+    let tested = server.send(server.client().post(server.at("/api/v1/providers/openai/test"))).await?;
     assert_eq!(tested.ok()["ok"], false);
     assert_eq!(tested.ok()["error"]["code"], "auth_failed", "{}", tested.text);
     seen.push(tested.text);

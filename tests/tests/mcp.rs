@@ -187,7 +187,7 @@ fn cancelling_a_call_stops_the_pack_and_the_connection_keeps_working() -> Result
     }
     // The pack's limit is 60 s; each cancelled call is recorded as
     // `cancelled` (its caller gave up), not as having run out of time.
-    let admin = server.token("auditor", Some("audit:read"))?;
+    let admin = server.token("auditor", Some("audit:all"))?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let (_, _, body) = raw(
@@ -245,7 +245,7 @@ fn a_cancelled_call_closes_the_ephemeral_session_it_opened() -> Result<()> {
         ],
     )?;
     assert_eq!(run.report["cancelled"], true, "{}", run.report);
-    let admin = server.token("auditor", Some("audit:read"))?;
+    let admin = server.token("auditor", Some("audit:all"))?;
     let (_, _, body) = raw(
         "GET",
         &format!("{}/api/v1/audit?capability=browser.navigate", server.url),
@@ -358,7 +358,7 @@ fn foreign_hosts_and_browser_origins_are_refused() -> Result<()> {
 fn tool_calls_are_audited_with_the_token_subject_and_the_client_name() -> Result<()> {
     let (server, token) = server()?;
     client(&server, &token, &["call", "--tool", "fixture_steps", "--args", r#"{"steps":1}"#])?;
-    let auditor = server.token("auditor", Some("audit:read"))?;
+    let auditor = server.token("auditor", Some("audit:all"))?;
     let (_, _, body) = raw(
         "GET",
         &format!("{}/api/v1/audit?tool=steps", server.url),

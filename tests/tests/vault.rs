@@ -176,7 +176,7 @@ async fn an_echoed_secret_reaches_the_pack_masked_whatever_the_encoding_and_wher
     let agent = instance.token("agent-ada", "packs:call")?;
     let server = instance.serve()?;
     let echo = encoding_echo()?;
-    let body = credential("echo-token", "api_key", &["127.0.0.1"], &["http"], json!({ "token": TOKEN }));
+    let body = credential("echo-token", "api_key", &["http://127.0.0.1"], &["http"], json!({ "token": TOKEN }));
     let (status, meta) = server.send(&admin, reqwest::Method::POST, "/api/v1/vault/credentials", Some(&body)).await?;
     assert_eq!(status, 200, "{meta}");
 

@@ -148,8 +148,13 @@ async fn a_fifo_planted_where_git_reads_pins_no_thread_and_every_git_call_answer
     let admin = instance.token("operator", "admin")?;
     let agent = instance.token("agent-ada", "packs:call")?;
     let server = instance.serve()?;
-    let body =
-        credential("forge", "api_key", &["127.0.0.1"], &["repo"], json!({ "token": token, "username": "agent" }));
+    let body = credential(
+        "forge",
+        "api_key",
+        &["http://127.0.0.1"],
+        &["repo"],
+        json!({ "token": token, "username": "agent" }),
+    );
     assert_eq!(server.send(&admin, reqwest::Method::POST, "/api/v1/vault/credentials", Some(&body)).await?.0, 200);
     let (_, session) = server.send(&agent, reqwest::Method::POST, "/api/v1/sessions", Some(&json!({}))).await?;
     let sid = session["id"].as_str().unwrap().to_owned();

@@ -44,6 +44,13 @@ pub struct RequestRules {
     query: Vec<&'static str>,
     /// The documented body's schema, compiled; `None` for a route without a body.
     body: Option<jsonschema::Validator>,
+    /// How a refusal is answered: Helmdeck's error shape, or OpenAI's on `/v1`.
+    refuse: fn(Error) -> Response,
+}
+
+/// A refusal in Helmdeck's error shape.
+fn api_refusal(error: Error) -> Response {
+    ApiError::from(error).into_response()
 }
 
 impl RequestRules {
@@ -59,7 +66,13 @@ impl RequestRules {
             jsonschema::validator_for(schema)
                 .unwrap_or_else(|e| panic!("the request schema of `{route}` is not valid JSON Schema: {e}"))
         });
-        RequestRules { route, query: query.to_vec(), body }
+        RequestRules { route, query: query.to_vec(), body, refuse: api_refusal }
+    }
+
+    /// These rules, with refusals answered by `refuse` (the `/v1` routes
+    /// answer in OpenAI's error shape).
+    pub fn answering(self, refuse: fn(Error) -> Response) -> RequestRules {
+        RequestRules { refuse, ..self }
     }
 
     /// The rules a table entry documents.
@@ -88,7 +101,7 @@ impl RequestRules {
 pub async fn check(State(rules): State<Arc<RequestRules>>, mut request: Request, next: Next) -> Response {
     let query = request.uri().query().unwrap_or_default();
     if let Some((name, _)) = url::form_urlencoded::parse(query.as_bytes()).find(|(n, _)| !rules.query.contains(&&**n)) {
-        return ApiError::from(rules.unknown_parameter(&name)).into_response();
+        return (rules.refuse)(rules.unknown_parameter(&name));
     }
     if rules.body.is_none() && !request.body().is_end_stream() {
         let (parts, body) = request.into_parts();
@@ -98,7 +111,7 @@ pub async fn check(State(rules): State<Arc<RequestRules>>, mut request: Request,
             }
             _ => {
                 let refused = Error::invalid_input(format!("`{}` takes no request body; send none", rules.route));
-                return ApiError::from(refused).into_response();
+                return (rules.refuse)(refused);
             }
         }
     }

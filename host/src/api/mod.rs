@@ -44,7 +44,8 @@ pub fn router(app: Arc<Helmdeck>) -> Router {
         .method_not_allowed_fallback(error::wrong_method);
     let mut v1 = Router::new();
     for route in routes::v1_routes() {
-        v1 = v1.route(route.path, route.handler);
+        let rules = RequestRules::of(&route).answering(openai::refuse);
+        v1 = v1.route(route.path, rules.apply(route.handler));
     }
     let v1 = v1
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), openai::authenticate))

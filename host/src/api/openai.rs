@@ -86,10 +86,15 @@ impl IntoResponse for OpenAiError {
     }
 }
 
+/// A refusal in OpenAI's error shape.
+pub fn refuse(error: Error) -> Response {
+    OpenAiError(error).into_response()
+}
+
 /// Middleware for `/v1`: the `/api/v1` authentication and audit, with
 /// refusals in OpenAI's shape.
 pub async fn authenticate(State(app): State<Arc<Helmdeck>>, request: Request, next: Next) -> Response {
-    super::auth::authenticate_with(app, request, next, |error| OpenAiError(error).into_response()).await
+    super::auth::authenticate_with(app, request, next, refuse).await
 }
 
 /// A known `/v1` route with the wrong method.
@@ -105,11 +110,16 @@ pub async fn chat_completions(State(app): State<Arc<Helmdeck>>, caller: Caller, 
     if let Err(e) = caller.require(Scope::LlmCall) {
         return OpenAiError(e).into_response();
     }
-    let request: ChatRequest = match serde_json::from_slice(&body) {
+    let mut reader = serde_json::Deserializer::from_slice(&body);
+    let request: ChatRequest = match serde_path_to_error::deserialize(&mut reader) {
         Ok(request) => request,
         Err(e) => {
-            let error = Error::invalid_input(format!("the request is not a chat completion request: {e}"))
-                .with_details(json!({ "line": e.line(), "column": e.column() }));
+            // Name the field (`messages[0].role`), as every other route does.
+            let field = e.path().to_string();
+            let e = e.into_inner();
+            let at = if field == "." { String::new() } else { format!("`{field}`: ") };
+            let error = Error::invalid_input(format!("the request is not a chat completion request: {at}{e}"))
+                .with_details(json!({ "field": field, "line": e.line(), "column": e.column() }));
             return OpenAiError(error).into_response();
         }
     };

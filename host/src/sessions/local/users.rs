@@ -4,8 +4,11 @@
 //! uid of its own from [`UID_BASE`] (outside the `cmd.run` session range),
 //! claimed machine-wide like session uids ([`claims`]: two servers on one
 //! machine never share one), and the group [`GID`] that all browsers
-//! share, which alone may traverse the data directory (root:[`GID`], 0710)
-//! to the profiles (each its browser's, 0700).
+//! share. Their profiles live outside the data directory, under
+//! [`PROFILES_ROOT`] ([`profiles_for`]): the way to a data directory may be
+//! closed to every other uid (root's home is 0700), and a browser uid must
+//! not be let into it anyway. Only group [`GID`] may traverse (root:[`GID`],
+//! 0710) to the profiles, each its browser's (0700).
 //!
 //! The uid also scopes cleanup. Whatever a browser started, in whatever
 //! process group, session or namespace it moved to, and whatever its
@@ -23,7 +26,7 @@ use crate::Result;
 use crate::caps::exec::{claims, sandbox};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The first browser uid.
 pub const UID_BASE: u32 = 0x6866_0000;
@@ -31,6 +34,25 @@ pub const UID_BASE: u32 = 0x6866_0000;
 pub const UID_COUNT: u32 = 4096;
 /// The group every browser runs in (no browser's uid).
 pub const GID: u32 = 0x6866_ffff;
+
+/// Where the profiles of browsers with users of their own live: root's,
+/// on the machine's run-time file system (gone at reboot, like the
+/// browsers).
+pub const PROFILES_ROOT: &str = "/run/helmdeck-browsers";
+
+/// The directory for the profiles a server on the data directory whose
+/// profiles would be `in_data` keeps under [`PROFILES_ROOT`]: one per data
+/// directory (named by a digest of its path), so a restart on the same data
+/// directory finds and reaps what the previous server left there, and two
+/// servers on one machine keep apart.
+pub fn profiles_for(in_data: &Path) -> PathBuf {
+    use sha2::Digest as _;
+    let path = std::fs::canonicalize(in_data.parent().unwrap_or(in_data))
+        .map(|p| p.join("browsers"))
+        .unwrap_or_else(|_| in_data.to_path_buf());
+    let digest = sha2::Sha256::digest(path.as_os_str().as_encoded_bytes());
+    Path::new(PROFILES_ROOT).join(hex::encode(&digest[..8]))
+}
 
 /// Every browser uid.
 pub fn range() -> std::ops::Range<u32> {
