@@ -28,6 +28,8 @@ pub async fn document(State(app): State<Arc<Helmdeck>>, caller: Caller) -> Resul
 /// The document for `routes` plus one path per tool.
 pub fn build(routes: &[Route], tools: &[ToolView]) -> Value {
     let mut paths = Map::new();
+    let mut schemas = Map::new();
+    schemas.insert("Error".into(), error_schema());
     paths.insert("/healthz".into(), json!({ "get": open_operation("healthz", "Liveness: the process answers") }));
     paths.insert("/readyz".into(), json!({ "get": open_operation("readyz", "Readiness: database and packs loaded") }));
     paths.insert(super::routes::SHARED_ARTIFACT_PATH.into(), json!({ "get": shared_artifact_operation() }));
@@ -37,7 +39,7 @@ pub fn build(routes: &[Route], tools: &[ToolView]) -> Value {
     }
     for tool in tools {
         let path = format!("/api/v1/packs/{}", tool.qualified);
-        paths.insert(path, json!({ "post": tool_operation(tool) }));
+        paths.insert(path, json!({ "post": tool_operation(tool, &mut schemas) }));
     }
     json!({
         "openapi": "3.1.0",
@@ -49,7 +51,7 @@ pub fn build(routes: &[Route], tools: &[ToolView]) -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" } },
-            "schemas": { "Error": error_schema() }
+            "schemas": schemas
         },
         "security": [{ "bearer": [] }]
     })
@@ -78,17 +80,71 @@ fn operation(route: &Route) -> Value {
     op
 }
 
-fn tool_operation(tool: &ToolView) -> Value {
+fn tool_operation(tool: &ToolView, schemas: &mut Map<String, Value>) -> Value {
+    let input = self_contained(&tool.input_schema, &format!("{}.input", tool.qualified), schemas);
     let mut response = call_response();
-    response["properties"]["output"] = tool.output_schema.clone();
+    response["properties"]["output"] =
+        self_contained(&tool.output_schema, &format!("{}.output", tool.qualified), schemas);
     json!({
         "operationId": format!("call_{}", tool.mcp_name),
         "summary": tool.description.lines().next().unwrap_or_default(),
         "description": format!("{}\n\nPack `{}` {}. Requires scope `packs:call`.", tool.description, tool.pack, tool.version),
         "tags": [tool.pack],
-        "requestBody": { "required": true, "content": { "application/json": { "schema": tool.input_schema } } },
+        "requestBody": { "required": true, "content": { "application/json": { "schema": input } } },
         "responses": responses(response),
     })
+}
+
+/// `schema` as it can sit inside the document. A pack's schema is a
+/// standalone JSON Schema whose own references (`#/$defs/FieldSpec`, `#`)
+/// mean its root; embedded in the document they would resolve against the
+/// document's root instead. A schema with such references is lifted whole
+/// into `components/schemas` under `name`, its references prefixed with the
+/// component's pointer, and referenced from there; any other stays inline.
+fn self_contained(schema: &Value, name: &str, schemas: &mut Map<String, Value>) -> Value {
+    if !has_local_ref(schema) {
+        return schema.clone();
+    }
+    // Component names allow only `[A-Za-z0-9._-]`.
+    let name: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect();
+    let base = format!("#/components/schemas/{name}");
+    let mut lifted = schema.clone();
+    rebase_refs(&mut lifted, &base);
+    if let Value::Object(root) = &mut lifted {
+        // An `$id` would make the rebased references relative to it.
+        root.remove("$id");
+    }
+    schemas.insert(name, lifted);
+    json!({ "$ref": base })
+}
+
+/// Whether `value` holds a `$ref` into its own document (`#...`).
+fn has_local_ref(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => {
+            map.get("$ref").and_then(Value::as_str).is_some_and(|r| r.starts_with('#'))
+                || map.values().any(has_local_ref)
+        }
+        Value::Array(items) => items.iter().any(has_local_ref),
+        _ => false,
+    }
+}
+
+/// Prefixes every local `$ref` in `value` with `base`.
+fn rebase_refs(value: &mut Value, base: &str) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get_mut("$ref")
+                && let Some(pointer) = r.strip_prefix('#')
+            {
+                *r = format!("{base}{pointer}");
+            }
+            map.values_mut().for_each(|v| rebase_refs(v, base));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rebase_refs(v, base)),
+        _ => {}
+    }
 }
 
 /// The signed link route: no bearer token, a valid `expires` + `sig` instead.
