@@ -4,7 +4,7 @@
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::routes::{Route, api_routes, call_response, v1_routes};
+use super::routes::{ARTIFACT, JSON, Route, api_routes, call_response, v1_routes};
 use super::views::ToolView;
 use crate::ErrorCode;
 use crate::app::Helmdeck;
@@ -30,8 +30,20 @@ pub fn build(routes: &[Route], tools: &[ToolView]) -> Value {
     let mut paths = Map::new();
     let mut schemas = Map::new();
     schemas.insert("Error".into(), error_schema());
-    paths.insert("/healthz".into(), json!({ "get": open_operation("healthz", "Liveness: the process answers") }));
-    paths.insert("/readyz".into(), json!({ "get": open_operation("readyz", "Readiness: database and packs loaded") }));
+    schemas.insert("OpenAiError".into(), openai_error_schema());
+    let health =
+        json!({ "type": "object", "properties": { "status": { "const": "ok" }, "version": { "type": "string" } } });
+    let ready = json!({ "type": "object", "properties": {
+        "status": { "enum": ["ready", "unavailable"] }, "packs": { "type": "integer" },
+        "failed_packs": { "type": "integer" }, "reason": { "type": "string" } } });
+    paths.insert(
+        "/healthz".into(),
+        json!({ "get": open_operation("healthz", "Liveness: the process answers", health, false) }),
+    );
+    paths.insert(
+        "/readyz".into(),
+        json!({ "get": open_operation("readyz", "Readiness: database and packs loaded", ready, true) }),
+    );
     paths.insert(super::routes::SHARED_ARTIFACT_PATH.into(), json!({ "get": shared_artifact_operation() }));
     for route in routes {
         let entry = paths.entry(route.path).or_insert_with(|| json!({}));
@@ -63,7 +75,7 @@ fn operation(route: &Route) -> Value {
         "operationId": doc.operation_id,
         "summary": doc.summary,
         "description": format!("Requires scope `{}`.", doc.scope),
-        "responses": responses(doc.response.clone()),
+        "responses": responses(&doc.response, doc.media, errors_of(route)),
     });
     let mut parameters: Vec<Value> = path_params(route.path)
         .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
@@ -91,7 +103,7 @@ fn tool_operation(tool: &ToolView, schemas: &mut Map<String, Value>) -> Value {
         "description": format!("{}\n\nPack `{}` {}. Requires scope `packs:call`.", tool.description, tool.pack, tool.version),
         "tags": [tool.pack],
         "requestBody": { "required": true, "content": { "application/json": { "schema": input } } },
-        "responses": responses(response),
+        "responses": responses(&response, JSON, HELMDECK_ERROR),
     })
 }
 
@@ -159,20 +171,49 @@ fn shared_artifact_operation() -> Value {
             query("expires", "Unix seconds when the link expires", "integer"),
             query("sig", "hex HMAC-SHA256 of the path and expiry", "string"),
         ],
-        "responses": responses(json!({ "type": "string", "format": "binary" })),
+        "responses": responses(&json!({ "type": "string", "format": "binary" }), ARTIFACT, HELMDECK_ERROR),
     })
 }
 
-fn open_operation(id: &str, summary: &str) -> Value {
-    json!({ "operationId": id, "summary": summary, "security": [], "responses": { "200": { "description": "OK" } } })
+/// `/healthz` and `/readyz`: JSON always; a query parameter is refused,
+/// and readiness answers 503 (with the same shape) when it is not ready.
+fn open_operation(id: &str, summary: &str, schema: Value, can_be_unavailable: bool) -> Value {
+    let mut responses = json!({
+        "200": { "description": "OK", "content": { "application/json": { "schema": schema } } },
+        "400": { "description": "invalid_input: a query parameter the route does not take",
+                 "content": { "application/json": { "schema": { "$ref": HELMDECK_ERROR } } } },
+    });
+    if can_be_unavailable {
+        responses["503"] = json!({ "description": "Not ready: the database does not answer",
+                                   "content": { "application/json": { "schema": schema } } });
+    }
+    json!({ "operationId": id, "summary": summary, "security": [], "responses": responses })
 }
 
-fn responses(success: Value) -> Value {
+/// Helmdeck's error shape.
+const HELMDECK_ERROR: &str = "#/components/schemas/Error";
+/// OpenAI's error shape, which the gateway's `/v1` routes answer.
+const OPENAI_ERROR: &str = "#/components/schemas/OpenAiError";
+
+/// The error shape `route` answers in.
+fn errors_of(route: &Route) -> &'static str {
+    if route.path.starts_with("/v1/") { OPENAI_ERROR } else { HELMDECK_ERROR }
+}
+
+/// The success under each of `media` (JSON is `success`, any other is
+/// bytes), then every status of the closed error set in `error`'s shape:
+/// any route can be refused (401, 403, 429), miss (404) or fail (5xx).
+fn responses(success: &Value, media: &[&str], error: &str) -> Value {
+    let content: Map<String, Value> = media
+        .iter()
+        .map(|&m| {
+            let schema =
+                if m == "application/json" { success.clone() } else { json!({ "type": "string", "format": "binary" }) };
+            (m.to_owned(), json!({ "schema": schema }))
+        })
+        .collect();
     let mut out = Map::new();
-    out.insert(
-        "200".into(),
-        json!({ "description": "Success", "content": { "application/json": { "schema": success } } }),
-    );
+    out.insert("200".into(), json!({ "description": "Success", "content": content }));
     let mut statuses: Vec<u16> = ErrorCode::ALL.iter().map(|c| c.http_status()).collect();
     statuses.sort_unstable();
     statuses.dedup();
@@ -183,11 +224,32 @@ fn responses(success: Value) -> Value {
             status.to_string(),
             json!({
                 "description": codes.join(" or "),
-                "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
+                "content": { "application/json": { "schema": { "$ref": error } } }
             }),
         );
     }
     Value::Object(out)
+}
+
+/// OpenAI's error object, with the closed set's code (`openai::error_body`).
+fn openai_error_schema() -> Value {
+    let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    json!({
+        "type": "object",
+        "required": ["error"],
+        "properties": { "error": {
+            "type": "object",
+            "required": ["message", "type", "code"],
+            "properties": {
+                "message": { "type": "string" },
+                "type": { "type": "string" },
+                "param": { "type": "null" },
+                "code": { "type": "string", "enum": codes },
+                "details": {},
+                "retry_after_ms": { "type": "integer" }
+            }
+        } }
+    })
 }
 
 fn error_schema() -> Value {
