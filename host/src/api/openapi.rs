@@ -233,41 +233,31 @@ fn responses(success: &Value, media: &[&str], error: &str) -> Value {
 
 /// OpenAI's error object, with the closed set's code (`openai::error_body`).
 fn openai_error_schema() -> Value {
-    let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
-    json!({
-        "type": "object",
-        "required": ["error"],
-        "properties": { "error": {
-            "type": "object",
-            "required": ["message", "type", "code"],
-            "properties": {
-                "message": { "type": "string" },
-                "type": { "type": "string" },
-                "param": { "type": "null" },
-                "code": { "type": "string", "enum": codes },
-                "details": {},
-                "retry_after_ms": { "type": "integer" }
-            }
-        } }
-    })
+    wrapped_error(&["message", "type", "code"], json!({ "type": { "type": "string" }, "param": { "type": "null" } }))
 }
 
+/// Helmdeck's error object (`api::error`).
 fn error_schema() -> Value {
+    wrapped_error(&["code", "message"], json!({ "call_id": { "type": "string" } }))
+}
+
+/// `{ "error": { code, message, details, retry_after_ms, ...extra } }`, the
+/// part both error shapes share.
+fn wrapped_error(required: &[&str], extra: Value) -> Value {
     let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    let mut properties = json!({
+        "code": { "type": "string", "enum": codes },
+        "message": { "type": "string" },
+        "details": {},
+        "retry_after_ms": { "type": "integer" }
+    });
+    if let (Some(all), Value::Object(extra)) = (properties.as_object_mut(), extra) {
+        all.extend(extra);
+    }
     json!({
         "type": "object",
         "required": ["error"],
-        "properties": { "error": {
-            "type": "object",
-            "required": ["code", "message"],
-            "properties": {
-                "code": { "type": "string", "enum": codes },
-                "message": { "type": "string" },
-                "details": {},
-                "retry_after_ms": { "type": "integer" },
-                "call_id": { "type": "string" }
-            }
-        } }
+        "properties": { "error": { "type": "object", "required": required, "properties": properties } }
     })
 }
 
