@@ -18,6 +18,11 @@ pub const SHARED_ARTIFACT_PATH: &str = "/shared/artifacts/{id}";
 pub const SHARED_ARTIFACT_QUERY: &[(&str, &str)] =
     &[("expires", "Unix seconds when the link expires"), ("sig", "hex HMAC-SHA256 of the path and expiry")];
 
+/// A success that is JSON only.
+pub const JSON: &[&str] = &["application/json"];
+/// An artifact download: the bytes with the media type the pack stored.
+pub const ARTIFACT: &[&str] = &["*/*"];
+
 /// Largest pack upload accepted over REST.
 pub const MAX_INSTALL_BODY: usize = 256 << 20;
 
@@ -40,6 +45,9 @@ pub struct OperationDoc {
     pub scope: Scope,
     /// JSON Schema of the request body, when there is one.
     pub request: Option<Value>,
+    /// Media types a success can carry: `response` describes the JSON one;
+    /// the others (a progress stream, an artifact's own type) are bytes.
+    pub media: &'static [&'static str],
     /// JSON Schema of the success response.
     pub response: Value,
     /// Query parameters: name, description.
@@ -59,6 +67,7 @@ pub fn api_routes() -> Vec<Route> {
                 summary: "Every installed pack (newest version) with its tools, schemas, grants and limits",
                 scope: Scope::PacksRead,
                 request: None,
+                media: JSON,
                 response: json!({ "type": "object", "properties": { "packs": { "type": "array" }, "failures": { "type": "array" } } }),
                 query: &[],
             },
@@ -80,6 +89,7 @@ pub fn api_routes() -> Vec<Route> {
                         "grants": { "type": "array", "items": { "type": "string" }, "description": "capabilities to grant" }
                     }
                 })),
+                media: JSON,
                 response: any_object.clone(),
                 query: &[],
             },
@@ -93,6 +103,7 @@ pub fn api_routes() -> Vec<Route> {
                 summary: "A pack (`http`, `http@0.1.0`) or one tool (`http.fetch`) with its schemas",
                 scope: Scope::PacksRead,
                 request: None,
+                media: JSON,
                 response: any_object.clone(),
                 query: &[],
             },
@@ -106,6 +117,7 @@ pub fn api_routes() -> Vec<Route> {
                 summary: "Call a tool (`http.fetch` or `http.fetch@0.1.0`); the body is the tool's input",
                 scope: Scope::PacksCall,
                 request: Some(any_object.clone()),
+                media: JSON,
                 response: call_response(),
                 query: &[],
             },
@@ -119,6 +131,7 @@ pub fn api_routes() -> Vec<Route> {
                 summary: "Unload and delete a pack, or one version of it (admin)",
                 scope: Scope::Admin,
                 request: None,
+                media: JSON,
                 response: any_object.clone(),
                 query: &[("version", "remove only this version")],
             },
@@ -132,6 +145,7 @@ pub fn api_routes() -> Vec<Route> {
                 summary: "Call the newest version of a tool with a given major version; `{version}` is `v1`, `v2`, ...",
                 scope: Scope::PacksCall,
                 request: Some(any_object.clone()),
+                media: JSON,
                 response: call_response(),
                 query: &[],
             },
@@ -156,6 +170,7 @@ pub fn api_routes() -> Vec<Route> {
                         "cpus": { "type": "number" }
                     }
                 })),
+                media: JSON,
                 response: session_record(),
                 query: &[],
             },
@@ -169,6 +184,7 @@ pub fn api_routes() -> Vec<Route> {
                 summary: "The caller's sessions",
                 scope: Scope::PacksCall,
                 request: None,
+                media: JSON,
                 response: json!({ "type": "object", "properties": { "sessions": { "type": "array", "items": session_record() } } }),
                 query: &[("all", "true to include closed sessions")],
             },
@@ -182,6 +198,7 @@ pub fn api_routes() -> Vec<Route> {
                 summary: "One of the caller's sessions",
                 scope: Scope::PacksCall,
                 request: None,
+                media: JSON,
                 response: session_record(),
                 query: &[],
             },
@@ -195,6 +212,7 @@ pub fn api_routes() -> Vec<Route> {
                 summary: "Close a session and free what it holds",
                 scope: Scope::PacksCall,
                 request: None,
+                media: JSON,
                 response: session_record(),
                 query: &[],
             },
@@ -208,6 +226,7 @@ pub fn api_routes() -> Vec<Route> {
                 summary: "Registered catalogs and the packs they offer, with install state and available upgrades",
                 scope: Scope::PacksRead,
                 request: None,
+                media: JSON,
                 response: json!({ "type": "object", "properties": { "catalogs": { "type": "array" } } }),
                 query: &[
                     ("refresh", "`true` fetches every catalog index now"),
@@ -234,6 +253,7 @@ pub fn api_routes() -> Vec<Route> {
                         "allow_downgrade": { "type": "boolean", "description": "install although a newer version is installed" }
                     }
                 })),
+                media: &["application/json", super::marketplace::NDJSON],
                 response: any_object.clone(),
                 query: &[],
             },
@@ -254,6 +274,7 @@ pub fn api_routes() -> Vec<Route> {
                         "grants": { "type": "array", "items": { "type": "string" }, "description": "capabilities to grant beyond the installed version's" }
                     }
                 })),
+                media: JSON,
                 response: json!({ "type": "object", "properties": { "packs": { "type": "array" } } }),
                 query: &[],
             },
@@ -267,6 +288,7 @@ pub fn api_routes() -> Vec<Route> {
                 summary: "The session browser pool: runtime, running browsers (runtime ids), open contexts, crashes (admin)",
                 scope: Scope::Admin,
                 request: None,
+                media: JSON,
                 response: json!({ "type": "object", "properties": {
                     "runtime": { "type": "string" },
                     "enforces_limits": { "type": "boolean", "description": "whether sessions' memory_mb and cpus are enforced" },
@@ -292,6 +314,7 @@ pub fn api_routes() -> Vec<Route> {
                 summary: "Every vault credential's metadata and masked hint, never a value (admin)",
                 scope: Scope::Admin,
                 request: None,
+                media: JSON,
                 response: json!({ "type": "object", "properties": { "credentials": { "type": "array", "items": credential_meta() } } }),
                 query: &[],
             },
@@ -305,6 +328,7 @@ pub fn api_routes() -> Vec<Route> {
                 summary: "Add a credential; the secret is sealed at once and never shown again (admin)",
                 scope: Scope::Admin,
                 request: Some(credential_input()),
+                media: JSON,
                 response: credential_meta(),
                 query: &[],
             },
@@ -318,6 +342,7 @@ pub fn api_routes() -> Vec<Route> {
                 summary: "One credential's metadata (admin)",
                 scope: Scope::Admin,
                 request: None,
+                media: JSON,
                 response: credential_meta(),
                 query: &[],
             },
@@ -341,6 +366,7 @@ pub fn api_routes() -> Vec<Route> {
                         "secret": { "type": "object" }
                     }
                 })),
+                media: JSON,
                 response: credential_meta(),
                 query: &[],
             },
@@ -354,6 +380,7 @@ pub fn api_routes() -> Vec<Route> {
                 summary: "Remove a credential (admin)",
                 scope: Scope::Admin,
                 request: None,
+                media: JSON,
                 response: json!({ "type": "object", "properties": { "name": { "type": "string" }, "removed": { "type": "boolean" } } }),
                 query: &[],
             },
@@ -368,6 +395,7 @@ pub fn api_routes() -> Vec<Route> {
                           the key; health), aliases and fallback chains (admin)",
                 scope: Scope::Admin,
                 request: None,
+                media: JSON,
                 response: json!({ "type": "object", "properties": {
                     "providers": { "type": "array" }, "aliases": { "type": "object" }, "fallbacks": { "type": "object" } } }),
                 query: &[],
@@ -383,6 +411,7 @@ pub fn api_routes() -> Vec<Route> {
                           percentiles (admin)",
                 scope: Scope::Admin,
                 request: None,
+                media: JSON,
                 response: json!({ "type": "object", "properties": { "usage": { "type": "array" } } }),
                 query: &[],
             },
@@ -396,6 +425,7 @@ pub fn api_routes() -> Vec<Route> {
                 summary: "Check a provider's key with its cheapest authenticated call (its model listing) (admin)",
                 scope: Scope::Admin,
                 request: None,
+                media: JSON,
                 response: json!({ "type": "object", "properties": {
                     "provider": { "type": "string" }, "ok": { "type": "boolean" }, "latency_ms": { "type": "number" },
                     "key_from": { "type": "string" }, "error": { "type": "object" } } }),
@@ -411,6 +441,7 @@ pub fn api_routes() -> Vec<Route> {
                 summary: "Audit records, newest first, filtered and paged",
                 scope: Scope::AuditRead,
                 request: None,
+                media: JSON,
                 response: json!({ "type": "object", "properties": { "records": { "type": "array" }, "next_cursor": { "type": ["string", "null"] } } }),
                 query: &[
                     ("actor", "token subject"),
@@ -437,6 +468,7 @@ pub fn api_routes() -> Vec<Route> {
                 summary: "Download an artifact a pack stored (screenshot, PDF, export)",
                 scope: Scope::PacksRead,
                 request: None,
+                media: ARTIFACT,
                 response: json!({ "type": "string", "format": "binary" }),
                 query: &[],
             },
@@ -451,6 +483,7 @@ pub fn api_routes() -> Vec<Route> {
                           openclaw, hermes) to this server, in its url and bridge forms",
                 scope: Scope::PacksRead,
                 request: None,
+                media: JSON,
                 response: json!({ "type": "object", "properties": { "client": { "type": "string" }, "url": { "type": "string" }, "snippets": { "type": "array" } } }),
                 query: &[],
             },
@@ -464,6 +497,7 @@ pub fn api_routes() -> Vec<Route> {
                 summary: "This document, including a concrete path per installed tool",
                 scope: Scope::PacksRead,
                 request: None,
+                media: JSON,
                 response: any_object,
                 query: &[],
             },
@@ -501,6 +535,7 @@ pub fn v1_routes() -> Vec<Route> {
                         "stop": {}
                     }
                 })),
+                media: &["application/json", "text/event-stream"],
                 response: json!({ "type": "object", "properties": {
                     "id": { "type": "string" }, "object": { "const": "chat.completion" }, "model": { "type": "string" },
                     "choices": { "type": "array" }, "usage": { "type": "object" } } }),
@@ -516,6 +551,7 @@ pub fn v1_routes() -> Vec<Route> {
                 summary: "The gateway's aliases and the configured models of every usable provider, OpenAI's list shape",
                 scope: Scope::LlmCall,
                 request: None,
+                media: JSON,
                 response: json!({ "type": "object", "properties": { "object": { "const": "list" }, "data": { "type": "array" } } }),
                 query: &[],
             },
