@@ -231,13 +231,14 @@ fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, MarketError> {
             path.display()
         )));
     }
+    let too_large = || MarketError::Fetch(format!("`{}` is larger than the {limit}-byte limit", path.display()));
     if meta.len() > limit {
-        return Err(MarketError::Fetch(format!("`{}` is larger than the {limit}-byte limit", path.display())));
+        return Err(too_large());
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     file.take(limit + 1).read_to_end(&mut bytes).map_err(unreadable)?;
     if bytes.len() as u64 > limit {
-        return Err(MarketError::Fetch(format!("`{}` is larger than the {limit}-byte limit", path.display())));
+        return Err(too_large());
     }
     Ok(bytes)
 }
