@@ -113,7 +113,7 @@ impl Helmdeck {
                 .requiring_signatures(config.require_signed),
         );
         registry.load_installed().await?;
-        let marketplace = Marketplace::new(&paths.marketplace, registry.clone())?;
+        let marketplace = Marketplace::new(&paths.marketplace, services.http.guard().clone(), registry.clone());
         let dispatcher = Dispatcher::new(registry.clone(), engine.clone(), services.clone());
         let shutdown = CancellationToken::new();
         Ok(Arc::new(Helmdeck {

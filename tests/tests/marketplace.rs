@@ -450,3 +450,102 @@ fn signatures_interoperate_with_an_independent_cosign_implementation() {
     let out = host.cli(&["pack", "verify", &published.display().to_string(), "--key", &f.public("stranger")]);
     assert!(!out.status.success() && stderr(&out).contains("signature check failed"), "{}", stderr(&out));
 }
+
+/// The entry of `mk-greeter` 1.0.0 in `catalog`'s index, changed by `edit`.
+fn edit_entry(catalog: &Path, edit: impl FnOnce(&mut helmdeck_marketplace::CatalogVersion)) {
+    edit_index(catalog, |i| edit(&mut i.packs.get_mut("mk-greeter").unwrap().versions[0]));
+}
+
+/// `file:///…` of an absolute path (temporary directories need no escaping).
+fn file_url(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
+#[test]
+fn a_remote_catalog_names_no_local_file_and_no_address_the_allowlist_refuses() {
+    let f = fixture();
+    let work = tempfile::tempdir().unwrap();
+    let genuine = work.path().join("genuine");
+    let mut host = Host::new();
+    publish(&host, &f.v1, &genuine, &f.key("publisher"));
+    let files = genuine.join("packs/mk-greeter/1.0.0");
+    // Served over HTTP, pointing at the genuine signed files on this machine's disk:
+    // only the `file:` references are wrong.
+    let local_refs = tampered_copy(&genuine, "local-refs", |c| {
+        edit_entry(c, |v| {
+            v.manifest = file_url(&files.join("helmdeck-pack.yaml"));
+            v.component = file_url(&files.join("mk_greeter.wasm"));
+            v.signature = Some(file_url(&files.join("helmdeck-pack.yaml.sig")));
+        })
+    });
+    // Served over HTTP, with the genuine component on 127.0.0.2, which no allowlist opens.
+    let mirror = CatalogServer::start_on(&genuine, std::net::Ipv4Addr::new(127, 0, 0, 2));
+    let elsewhere = tampered_copy(&genuine, "elsewhere", |c| {
+        edit_entry(c, |v| v.component = format!("{}packs/mk-greeter/1.0.0/mk_greeter.wasm", mirror.url))
+    });
+    let (local_refs, elsewhere) = (CatalogServer::start(&local_refs), CatalogServer::start(&elsewhere));
+    host.serve(&[], &[]);
+
+    host.ok(&["marketplace", "add", "local-refs", &local_refs.url, "--key", &f.public("publisher")]);
+    let out = host.cli(&["pack", "install", "mk-greeter", "--catalog", "local-refs"]);
+    assert!(!out.status.success(), "a catalog served over HTTP had files from this machine's disk installed");
+    assert!(stderr(&out).contains("`file:`"), "the refusal names the reference: {}", stderr(&out));
+    assert!(host.pack_files().is_empty(), "{:?}", host.pack_files());
+
+    // The catalog's own origin is open because the operator registered it; the mirror is not.
+    host.ok(&["marketplace", "add", "elsewhere", &elsewhere.url, "--key", &f.public("publisher")]);
+    let out = host.cli(&["pack", "install", "mk-greeter", "--catalog", "elsewhere"]);
+    assert!(!out.status.success(), "the component was fetched from an address the guard refuses");
+    assert!(stderr(&out).contains("HELMDECK_EGRESS_ALLOWLIST"), "{}", stderr(&out));
+    assert!(host.pack_files().is_empty(), "{:?}", host.pack_files());
+
+    // Once the operator allow-lists the mirror, the same install goes through.
+    let allow = [("HELMDECK_EGRESS_ALLOWLIST", "127.0.0.2")];
+    let mut open = Host::new();
+    open.serve(&[], &allow);
+    open.ok(&["marketplace", "add", "elsewhere", &elsewhere.url, "--key", &f.public("publisher")]);
+    let out = open.cli_with(&["pack", "install", "mk-greeter", "--catalog", "elsewhere"], &allow);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn catalog_files_that_never_end_fail_fast_and_install_nothing() {
+    let f = fixture();
+    let work = tempfile::tempdir().unwrap();
+    let genuine = work.path().join("genuine");
+    let mut host = Host::new();
+    publish(&host, &f.v1, &genuine, &f.key("publisher"));
+    // A local catalog whose manifest is a FIFO nobody writes to.
+    let fifo = tampered_copy(&genuine, "fifo", |c| {
+        let manifest = c.join("packs/mk-greeter/1.0.0/helmdeck-pack.yaml");
+        std::fs::remove_file(&manifest).unwrap();
+        assert!(std::process::Command::new("mkfifo").arg(&manifest).status().unwrap().success());
+    });
+    // A local catalog whose manifest is /dev/zero.
+    let zero = tampered_copy(&genuine, "zero", |c| edit_entry(c, |v| v.manifest = "file:///dev/zero".into()));
+    // A catalog served over HTTP whose manifest never ends.
+    let endless = tampered_copy(&genuine, "endless", |c| edit_entry(c, |v| v.manifest = "/endless".into()));
+    let endless = CatalogServer::start(&endless);
+    host.serve(&[], &[]);
+
+    let cases = [
+        ("fifo", fifo.display().to_string(), "not a regular file"),
+        ("zero", zero.display().to_string(), "not a regular file"),
+        ("endless", endless.url.clone(), "larger than the"),
+    ];
+    let rt = runtime();
+    for (name, location, why) in cases {
+        host.ok(&["marketplace", "add", name, &location, "--key", &f.public("publisher")]);
+        let install = ["pack", "install", "mk-greeter", "--catalog", name];
+        let out = host
+            .cli_within(&install, std::time::Duration::from_secs(60))
+            .unwrap_or_else(|| panic!("{name}: `pack install` was still reading after a minute"));
+        assert!(!out.status.success() && stderr(&out).contains(why), "{name}: expected `{why}` in: {}", stderr(&out));
+        // The server's own fetcher, through REST, the same way.
+        let body = json!({"pack": "mk-greeter", "catalog": name, "grants": []});
+        let (status, answer) =
+            rt.block_on(host.request(reqwest::Method::POST, "/api/v1/marketplace/install", Some(body)));
+        assert!(status >= 400 && answer["error"]["message"].as_str().unwrap_or("").contains(why), "{name}: {answer}");
+        assert!(host.pack_files().is_empty(), "{name}: {:?}", host.pack_files());
+    }
+}

@@ -79,7 +79,7 @@ pub async fn install(config: Config, args: InstallArgs) -> Result<ExitCode> {
         return install_directory(&target, manifest, component, grants, source).await;
     }
     let spec = PackSpec::parse(&args.pack, args.catalog.clone())?;
-    let catalogs = Catalogs::new(config.paths().marketplace)?;
+    let catalogs = Catalogs::with_policy(config.paths().marketplace, config.egress.clone());
     let (resolved, signed) = catalogs.plan(&spec).await?;
     eprintln!(
         "pack `{}` {} from catalog `{}`, signed by {}",

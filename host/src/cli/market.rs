@@ -55,7 +55,7 @@ pub struct SearchArgs {
 
 /// `helmdeck marketplace …`.
 pub async fn run(config: Config, cmd: MarketCommand) -> Result<ExitCode> {
-    let catalogs = Catalogs::new(config.paths().marketplace)?;
+    let catalogs = Catalogs::with_policy(config.paths().marketplace, config.egress.clone());
     match cmd {
         MarketCommand::Add { name, location, key, replace } => {
             let mut trust = Vec::new();

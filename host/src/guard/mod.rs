@@ -42,6 +42,10 @@ pub enum Admission {
     /// It is in a refused range, but this allowlist entry opens it (by the
     /// host name or by the address).
     Allowlisted(AllowEntry),
+    /// It is in a refused range, but the host and port are the one origin
+    /// this guard was opened for ([`EgressGuard::opening`]): the operator
+    /// configured it for the caller (a registered catalog's own server).
+    Configured(String),
 }
 
 /// A destination the guard has checked: the host, the port and the only
@@ -97,6 +101,7 @@ impl fmt::Display for VettedTarget {
             match admission {
                 Admission::Public => write!(f, "{sep}{ip} (public)")?,
                 Admission::Allowlisted(entry) => write!(f, "{sep}{ip} (allowlisted by `{entry}`)")?,
+                Admission::Configured(origin) => write!(f, "{sep}{ip} (configured origin `{origin}`)")?,
             }
         }
         for (i, (ip, why)) in self.dropped.iter().enumerate() {
@@ -112,6 +117,8 @@ impl fmt::Display for VettedTarget {
 pub struct EgressGuard {
     policy: EgressPolicy,
     resolver: Arc<dyn Resolver>,
+    /// The one `host:port` opened on top of the policy, if any (see [`EgressGuard::opening`]).
+    origin: Option<(String, u16)>,
 }
 
 impl fmt::Debug for EgressGuard {
@@ -124,7 +131,17 @@ impl EgressGuard {
     /// A guard enforcing `policy`, resolving names with `resolver`
     /// ([`SystemResolver`] in production, [`StaticResolver`] in tests).
     pub fn new(policy: EgressPolicy, resolver: Arc<dyn Resolver>) -> Self {
-        EgressGuard { policy, resolver }
+        EgressGuard { policy, resolver, origin: None }
+    }
+
+    /// This guard with one more destination open: `url`'s exact host and
+    /// port (no other port of that host, no other name of its addresses).
+    /// For destinations the operator configured for one caller, such as a
+    /// registered catalog's server, which the caller may reach without the
+    /// allowlist opening that host to every pack.
+    pub fn opening(&self, url: &Url) -> EgressGuard {
+        let origin = url.host().zip(url.port_or_known_default()).map(|(host, port)| (host.to_string(), port));
+        EgressGuard { policy: self.policy.clone(), resolver: Arc::clone(&self.resolver), origin }
     }
 
     /// Check a URL before connecting to it. Only `http` and `https` pass;
@@ -152,9 +169,14 @@ impl EgressGuard {
             Host::Domain(name) => (self.resolve(name).await?, self.policy.entry_for_name(name)),
         };
         let host = parsed.to_string();
+        let configured = self.origin.as_ref().filter(|(h, p)| *h == host && *p == port);
         let (mut passed, mut dropped) = (Vec::new(), Vec::new());
         for ip in addrs {
-            match self.judge(ip, name_entry) {
+            let verdict = match configured {
+                Some((h, p)) if ranges::refusal(ip).is_some() => Ok(Admission::Configured(format!("{h}:{p}"))),
+                _ => self.judge(ip, name_entry),
+            };
+            match verdict {
                 Ok(admission) => passed.push((ip, admission)),
                 Err(why) => dropped.push((ip, why)),
             }

@@ -215,3 +215,20 @@ async fn the_reqwest_adapter_answers_with_pinned_addresses_then_vets_afresh() {
     let addrs: Vec<SocketAddr> = lookup("public.example").await.unwrap().collect();
     assert_eq!(addrs, ["93.184.216.34:0".parse().unwrap()]);
 }
+
+#[tokio::test]
+async fn an_opened_origin_admits_its_host_and_port_and_nothing_else() {
+    let dns = StaticResolver::new().with("catalog.internal", [ip("10.0.0.9")]);
+    let base = guard("", dns);
+    let opened = base.opening(&url("http://127.0.0.1:8700/index.yaml"));
+    let target = opened.vet(&url("http://127.0.0.1:8700/packs/a.wasm")).await.unwrap();
+    assert_eq!(target.passed(), [(ip("127.0.0.1"), Admission::Configured("127.0.0.1:8700".into()))]);
+    // Another port of the same host, another loopback address, and the guard it came from stay shut.
+    denied(opened.vet(&url("http://127.0.0.1:8701/")).await);
+    denied(opened.vet(&url("http://127.0.0.2:8700/")).await);
+    denied(base.vet(&url("http://127.0.0.1:8700/")).await);
+    // A name opens itself on its port (default ports included), not its addresses under other names.
+    let named = base.opening(&url("http://catalog.internal/index.yaml"));
+    assert!(named.vet(&url("http://catalog.internal:80/x")).await.is_ok());
+    denied(named.vet(&url("http://10.0.0.9/x")).await);
+}

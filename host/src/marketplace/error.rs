@@ -94,6 +94,10 @@ pub enum MarketError {
     /// Downloading failed.
     #[error("download failed: {0}")]
     Fetch(String),
+    /// The guarded HTTP client refused or failed a download; its code
+    /// (`egress_denied`, `network_error`, `timeout`) is kept.
+    #[error("download failed: {}", .0.message)]
+    Transfer(Error),
     /// Reading or writing the marketplace's own files failed.
     #[error("{0}")]
     Storage(String),
@@ -134,6 +138,7 @@ impl From<MarketError> for Error {
             MarketError::Verify(_) | MarketError::NewCapabilities { .. } => ErrorCode::Unauthorized,
             MarketError::NotOffered(_) | MarketError::UnknownCatalog { .. } => ErrorCode::NotFound,
             MarketError::Fetch(_) => ErrorCode::NetworkError,
+            MarketError::Transfer(e) => e.code,
             MarketError::Storage(_) => ErrorCode::InternalError,
             MarketError::Publish(PublishError::Io { .. }) => ErrorCode::InternalError,
             _ => ErrorCode::InvalidInput,

@@ -22,6 +22,7 @@ pub use listing::{CatalogView, MarketListing, OfferView};
 pub use source::{Fetcher, Location, Progress, Quiet};
 pub use verify::{Resolved, SignedManifest, VerifiedPack};
 
+use crate::guard::{EgressGuard, EgressPolicy, SystemResolver};
 use crate::registry::{InstallReport, InstallRequest, PackRegistry};
 use crate::{Error, Result};
 use helmdeck_marketplace::{Capability, Catalog, TrustRoot};
@@ -142,9 +143,16 @@ pub fn catalog_of(source: &str) -> Option<&str> {
 }
 
 impl Catalogs {
-    /// The catalogs registered under `dir` (`<data-dir>/marketplace`).
-    pub fn new(dir: impl Into<PathBuf>) -> Result<Catalogs> {
-        Ok(Catalogs { store: CatalogStore::new(dir), fetcher: Fetcher::new()? })
+    /// The catalogs registered under `dir` (`<data-dir>/marketplace`),
+    /// downloaded through `guard`.
+    pub fn new(dir: impl Into<PathBuf>, guard: Arc<EgressGuard>) -> Catalogs {
+        Catalogs { store: CatalogStore::new(dir), fetcher: Fetcher::new(guard) }
+    }
+
+    /// [`Catalogs::new`] for a process without a server (the CLI): a guard
+    /// enforcing `policy` with the system resolver, as the server's would.
+    pub fn with_policy(dir: impl Into<PathBuf>, policy: EgressPolicy) -> Catalogs {
+        Catalogs::new(dir, Arc::new(EgressGuard::new(policy, Arc::new(SystemResolver))))
     }
 
     /// Run a blocking catalog-store operation off the async runtime.
@@ -194,7 +202,7 @@ impl Catalogs {
     pub async fn fetch_index(&self, config: &CatalogConfig) -> Result<(Url, Catalog)> {
         let location = Location::parse(&config.location)?;
         let url = location.index_url()?.clone();
-        let bytes = self.fetcher.fetch(&url, source::MAX_INDEX_BYTES, &Quiet, "index").await?;
+        let bytes = self.fetcher.fetch(&url, &url, source::MAX_INDEX_BYTES, &Quiet, "index").await?;
         let text = String::from_utf8_lossy(&bytes);
         let index =
             Catalog::from_yaml(&text).map_err(|error| MarketError::Catalog { catalog: config.name.clone(), error })?;
@@ -251,9 +259,10 @@ impl Catalogs {
 }
 
 impl Marketplace {
-    /// The marketplace of the data directory whose `marketplace/` is `dir`.
-    pub fn new(dir: impl Into<PathBuf>, registry: Arc<PackRegistry>) -> Result<Marketplace> {
-        Ok(Marketplace { catalogs: Catalogs::new(dir)?, registry })
+    /// The marketplace of the data directory whose `marketplace/` is `dir`,
+    /// downloading through `guard`.
+    pub fn new(dir: impl Into<PathBuf>, guard: Arc<EgressGuard>, registry: Arc<PackRegistry>) -> Marketplace {
+        Marketplace { catalogs: Catalogs::new(dir, guard), registry }
     }
 
     /// Install a pack version from a catalog: resolve, refuse a downgrade,

@@ -4,13 +4,24 @@
 //! message; supporting it means one more arm in [`Fetcher::fetch`] that pulls
 //! the blob a catalog URL names, nothing above this module changes.
 //!
-//! Catalog downloads are the operator's configuration, not a pack's egress,
-//! so they do not pass the egress guard; they are size-capped and their
-//! contents are verified by digest and signature before anything is used.
+//! Every read is bounded: HTTP(S) goes through the [`GuardedHttpClient`]
+//! (the egress guard vets every hop, redirects included, and the body is cut
+//! at the cap), and local files are opened without waiting for a writer and
+//! read only if they are regular files, at most the cap. A catalog's index is
+//! the operator's configuration, so its own origin (exact host and port) is
+//! open for that catalog's files whatever the allowlist says; anything else
+//! it names must pass the guard as a pack's request would. A catalog served
+//! over HTTP(S) may not name a `file:` reference: it would read this
+//! machine's disk on a remote party's say-so. Contents are verified by
+//! digest and signature before anything is used.
 
 use super::MarketError;
+use crate::caps::http::client::{GuardedHttpClient, HopRecord, HttpLimits, OutboundRequest};
+use crate::guard::EgressGuard;
 use helmdeck_marketplace::CATALOG_FILE;
+use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
 
@@ -18,6 +29,8 @@ use url::Url;
 pub const MAX_INDEX_BYTES: u64 = 8 << 20;
 /// The largest component accepted (the REST upload limit).
 pub const MAX_COMPONENT_BYTES: u64 = crate::api::routes::MAX_INSTALL_BODY as u64;
+/// The deadline of one catalog download (a 256 MiB component on a slow link).
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Reports download progress. The CLI draws a bar; the server logs.
 pub trait Progress: Send + Sync {
@@ -106,39 +119,42 @@ impl Location {
     }
 }
 
-/// Downloads files named by catalog URLs.
+/// Downloads files named by catalog URLs, through the egress guard.
 #[derive(Clone)]
 pub struct Fetcher {
-    http: reqwest::Client,
+    guard: Arc<EgressGuard>,
 }
 
 impl Fetcher {
-    /// A fetcher with a connect timeout and no proxy surprises.
-    pub fn new() -> crate::Result<Fetcher> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("helmdeck/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| crate::Error::internal(format!("catalog HTTP client: {e}")))?;
-        Ok(Fetcher { http })
+    /// A fetcher whose HTTP(S) downloads pass `guard` (the server's, or one
+    /// built from the same configuration by the CLI).
+    pub fn new(guard: Arc<EgressGuard>) -> Fetcher {
+        Fetcher { guard }
     }
 
-    /// The bytes at `url` (`file:` or `http(s):`), at most `limit`, reporting
-    /// progress under `label`.
+    /// The bytes at `url` (`file:` or `http(s):`), named by the catalog
+    /// whose `index.yaml` is at `index`, at most `limit`, reporting progress
+    /// under `label`.
     pub async fn fetch(
         &self,
+        index: &Url,
         url: &Url,
         limit: u64,
         progress: &dyn Progress,
         label: &str,
     ) -> Result<Vec<u8>, MarketError> {
         match url.scheme() {
+            "file" if index.scheme() != "file" => Err(MarketError::Location(format!(
+                "`{url}`: catalog `{index}` is served over {}, so it may not name a `file:` reference (that would \
+                 read this machine's disk); its files must be served too",
+                index.scheme()
+            ))),
             "file" => {
                 let path =
                     url.to_file_path().map_err(|()| MarketError::Fetch(format!("`{url}` is not a local path")))?;
-                read_file(&path, limit, progress, label).await
+                read_file(path, limit, progress, label).await
             }
-            "http" | "https" => self.download(url, limit, progress, label).await,
+            "http" | "https" => self.download(index, url, limit, progress, label).await,
             other => Err(MarketError::Location(format!(
                 "`{url}`: the `{other}` scheme is not supported; catalogs are read from files and HTTP(S)"
             ))),
@@ -147,44 +163,83 @@ impl Fetcher {
 
     async fn download(
         &self,
+        index: &Url,
         url: &Url,
         limit: u64,
         progress: &dyn Progress,
         label: &str,
     ) -> Result<Vec<u8>, MarketError> {
-        let failed = |e: reqwest::Error| MarketError::Fetch(format!("`{url}`: {e}"));
-        let mut response = self.http.get(url.clone()).send().await.map_err(failed)?;
-        if !response.status().is_success() {
-            return Err(MarketError::Fetch(format!("`{url}` answered {}", response.status())));
+        // Only a catalog on a server opens that server; a local catalog's
+        // HTTP references pass the guard as they are.
+        let guard =
+            if index.scheme() == "file" { Arc::clone(&self.guard) } else { Arc::new(self.guard.opening(index)) };
+        let limits = HttpLimits {
+            default_timeout: DOWNLOAD_TIMEOUT,
+            max_timeout: DOWNLOAD_TIMEOUT,
+            default_body_bytes: limit,
+            max_body_bytes: limit,
+        };
+        let client = GuardedHttpClient::new(guard, limits).map_err(MarketError::Transfer)?;
+        let request =
+            OutboundRequest { url: url.to_string(), max_body_bytes: Some(limit), ..OutboundRequest::default() };
+        let mut on_hop = |hop: &HopRecord| -> Result<(), crate::Error> {
+            tracing::debug!(url = %hop.url, decision = ?hop.decision, reason = %hop.reason, "catalog download hop");
+            Ok(())
+        };
+        let response = client.fetch(request, &mut |_| Ok(()), &mut on_hop).await.map_err(MarketError::Transfer)?;
+        if !(200..300).contains(&response.status) {
+            return Err(MarketError::Fetch(format!("`{url}` answered {}", response.status)));
         }
-        let total = response.content_length();
-        if total.is_some_and(|n| n > limit) {
+        if response.truncated {
             return Err(too_large(url, limit));
         }
-        progress.start(label, total);
-        let mut body = Vec::with_capacity(total.unwrap_or(0).min(limit) as usize);
-        while let Some(chunk) = response.chunk().await.map_err(failed)? {
-            if (body.len() + chunk.len()) as u64 > limit {
-                return Err(too_large(url, limit));
-            }
-            body.extend_from_slice(&chunk);
-            progress.advance(chunk.len() as u64);
-        }
+        // The guarded client reads the body whole (bounded); progress is reported once it is in.
+        progress.start(label, Some(response.body.len() as u64));
+        progress.advance(response.body.len() as u64);
         progress.finish();
-        Ok(body)
+        Ok(response.body.to_vec())
     }
 }
 
-async fn read_file(path: &Path, limit: u64, progress: &dyn Progress, label: &str) -> Result<Vec<u8>, MarketError> {
-    let unreadable = |e: std::io::Error| MarketError::Fetch(format!("cannot read `{}`: {e}", path.display()));
-    let size = tokio::fs::metadata(path).await.map_err(unreadable)?.len();
-    if size > limit {
-        return Err(MarketError::Fetch(format!("`{}` is larger than the {limit}-byte limit", path.display())));
-    }
-    progress.start(label, Some(size));
-    let bytes = tokio::fs::read(path).await.map_err(unreadable)?;
+async fn read_file(
+    path: std::path::PathBuf,
+    limit: u64,
+    progress: &dyn Progress,
+    label: &str,
+) -> Result<Vec<u8>, MarketError> {
+    let bytes = tokio::task::spawn_blocking(move || read_bounded(&path, limit))
+        .await
+        .map_err(|e| MarketError::Storage(format!("file read task failed: {e}")))??;
+    progress.start(label, Some(bytes.len() as u64));
     progress.advance(bytes.len() as u64);
     progress.finish();
+    Ok(bytes)
+}
+
+/// At most `limit` bytes of the regular file at `path`. Opened non-blocking
+/// so that a FIFO does not wait for a writer, then judged by the open file
+/// (no race with a swap of the path): a FIFO, a device (`/dev/zero`) or a
+/// socket is refused, and a file that grows while read stops at the limit.
+fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, MarketError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let unreadable = |e: std::io::Error| MarketError::Fetch(format!("cannot read `{}`: {e}", path.display()));
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).map_err(unreadable)?;
+    let meta = file.metadata().map_err(unreadable)?;
+    if !meta.is_file() {
+        return Err(MarketError::Fetch(format!(
+            "`{}` is not a regular file (a FIFO, device or socket); catalogs are made of regular files",
+            path.display()
+        )));
+    }
+    let too_large = || MarketError::Fetch(format!("`{}` is larger than the {limit}-byte limit", path.display()));
+    if meta.len() > limit {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(unreadable)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
+    }
     Ok(bytes)
 }
 

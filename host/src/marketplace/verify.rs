@@ -62,10 +62,12 @@ impl Resolved {
     ) -> Result<SignedManifest, MarketError> {
         let subject = self.subject();
         let manifest_url = self.url(&self.entry.manifest)?;
-        let bytes = fetcher.fetch(&manifest_url, MAX_INDEX_BYTES, progress, "manifest").await?;
+        let bytes = fetcher.fetch(&self.index_url, &manifest_url, MAX_INDEX_BYTES, progress, "manifest").await?;
         let material = match &self.entry.signature {
             Some(reference) => {
-                let sig = fetcher.fetch(&self.url(reference)?, MAX_INDEX_BYTES, progress, "signature").await?;
+                let sig = fetcher
+                    .fetch(&self.index_url, &self.url(reference)?, MAX_INDEX_BYTES, progress, "signature")
+                    .await?;
                 Some(SignatureMaterial::Detached(String::from_utf8_lossy(&sig).trim().to_owned()))
             }
             None => None,
@@ -120,7 +122,7 @@ impl Resolved {
         let signed = self.signed_manifest(fetcher, progress).await?;
         let url = self.url(&self.entry.component)?;
         let label = format!("{} {}", self.pack, self.entry.version);
-        let component = fetcher.fetch(&url, MAX_COMPONENT_BYTES, progress, &label).await?;
+        let component = fetcher.fetch(&self.index_url, &url, MAX_COMPONENT_BYTES, progress, &label).await?;
         let pinned = signed.manifest.component.sha256.unwrap_or(self.entry.component_sha256);
         check_digest(
             &component,
