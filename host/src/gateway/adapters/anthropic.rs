@@ -9,11 +9,11 @@
 //! the API: absent, [`DEFAULT_MAX_TOKENS`] is sent.
 
 use super::{
-    Adapter, Decoder, Fault, Upstream, WireRequest, arguments_object, data_url, from_json, join, to_json, unsupported,
+    Adapter, Decoder, Fault, Upstream, WireRequest, arguments_object, data_url, from_json, join, one_answer, to_json,
+    unsupported,
 };
 use crate::gateway::chat::{
-    AnswerMessage, ChatChunk, ChatRequest, ChatResponse, Choice, Delta, FunctionCall, Part, Role, ToolCall, ToolChoice,
-    Usage, unix_now,
+    ChatChunk, ChatRequest, ChatResponse, Delta, FunctionCall, Part, Role, ToolCall, ToolChoice, Usage,
 };
 use crate::{Error, ErrorCode, Result};
 use serde_json::{Map, Value, json};
@@ -145,26 +145,14 @@ impl Adapter for Anthropic {
                 _ => {}
             }
         }
-        let answer = AnswerMessage {
-            content: (!text.is_empty() || calls.is_empty()).then_some(text),
-            tool_calls: (!calls.is_empty()).then_some(calls),
-            ..AnswerMessage::default()
-        };
-        Ok(ChatResponse {
-            id: message["id"].as_str().unwrap_or_default().to_owned(),
-            object: "chat.completion".to_owned(),
-            created: unix_now(),
-            model: message["model"].as_str().unwrap_or_default().to_owned(),
-            choices: vec![Choice {
-                index: 0,
-                message: answer,
-                finish_reason: Some(finish_reason(message["stop_reason"].as_str()).to_owned()),
-                logprobs: None,
-                extra: Map::new(),
-            }],
-            usage: Some(usage(&message["usage"], &Value::Null)),
-            extra: Map::new(),
-        })
+        Ok(one_answer(
+            message["id"].as_str().unwrap_or_default(),
+            message["model"].as_str().unwrap_or_default(),
+            text,
+            calls,
+            finish_reason(message["stop_reason"].as_str()).to_owned(),
+            usage(&message["usage"], &Value::Null),
+        ))
     }
 
     fn decoder(&self) -> Box<dyn Decoder> {

@@ -13,11 +13,10 @@
 
 use super::{
     Adapter, Decoder, Fault, Upstream, WireRequest, arguments_object, called_function, from_json, inline_image, join,
-    new_call_id, to_json, unsupported,
+    new_call_id, one_answer, to_json, unsupported,
 };
 use crate::gateway::chat::{
-    AnswerMessage, ChatChunk, ChatRequest, ChatResponse, Choice, Delta, FunctionCall, Part, Role, ToolCall, ToolChoice,
-    Usage, unix_now,
+    ChatChunk, ChatRequest, ChatResponse, Delta, FunctionCall, Part, Role, ToolCall, ToolChoice, Usage,
 };
 use crate::{Error, ErrorCode, Result};
 use serde_json::{Map, Value, json};
@@ -151,26 +150,14 @@ impl Adapter for Gemini {
             }
         }
         let finish = finish_reason(candidate["finishReason"].as_str(), !calls.is_empty(), &value);
-        let answer = AnswerMessage {
-            content: (!text.is_empty() || calls.is_empty()).then_some(text),
-            tool_calls: (!calls.is_empty()).then_some(calls),
-            ..AnswerMessage::default()
-        };
-        Ok(ChatResponse {
-            id: value["responseId"].as_str().unwrap_or_default().to_owned(),
-            object: "chat.completion".to_owned(),
-            created: unix_now(),
-            model: value["modelVersion"].as_str().unwrap_or_default().to_owned(),
-            choices: vec![Choice {
-                index: 0,
-                message: answer,
-                finish_reason: Some(finish),
-                logprobs: None,
-                extra: Map::new(),
-            }],
-            usage: Some(usage(&value["usageMetadata"])),
-            extra: Map::new(),
-        })
+        Ok(one_answer(
+            value["responseId"].as_str().unwrap_or_default(),
+            value["modelVersion"].as_str().unwrap_or_default(),
+            text,
+            calls,
+            finish,
+            usage(&value["usageMetadata"]),
+        ))
     }
 
     fn decoder(&self) -> Box<dyn Decoder> {

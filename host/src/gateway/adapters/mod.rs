@@ -19,7 +19,9 @@ pub mod gemini;
 pub mod ollama;
 pub mod openai;
 
-use super::chat::{ChatChunk, ChatRequest, ChatResponse, Message, Role};
+use super::chat::{
+    AnswerMessage, ChatChunk, ChatRequest, ChatResponse, Choice, Message, Role, ToolCall, Usage, unix_now,
+};
 use super::config::{ProviderSettings, Wire};
 use crate::{Error, ErrorCode, Result};
 use base64::Engine as _;
@@ -200,3 +202,37 @@ pub fn new_call_id() -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// A whole answer of one choice, as a provider without OpenAI's shape
+/// (Anthropic, Gemini) gives it: its text (`content` is left out only when
+/// there are tool calls and no text), its tool calls, why it finished and
+/// what it used.
+pub fn one_answer(
+    id: &str,
+    model: &str,
+    text: String,
+    calls: Vec<ToolCall>,
+    finish: String,
+    usage: Usage,
+) -> ChatResponse {
+    let message = AnswerMessage {
+        content: (!text.is_empty() || calls.is_empty()).then_some(text),
+        tool_calls: (!calls.is_empty()).then_some(calls),
+        ..AnswerMessage::default()
+    };
+    ChatResponse {
+        id: id.to_owned(),
+        object: "chat.completion".to_owned(),
+        created: unix_now(),
+        model: model.to_owned(),
+        choices: vec![Choice {
+            index: 0,
+            message,
+            finish_reason: Some(finish),
+            logprobs: None,
+            extra: Default::default(),
+        }],
+        usage: Some(usage),
+        extra: Default::default(),
+    }
+}
