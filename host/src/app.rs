@@ -136,6 +136,6 @@ impl Helmdeck {
 /// directory. Nothing is launched until `serve` warms it or a session needs
 /// a browser.
 fn browser_pool(config: &Config) -> BrowserPool {
-    let local = LocalConfig::new(config.browser.chromium.clone(), config.paths().browsers);
+    let local = LocalConfig::for_data_dir(config.browser.chromium.clone(), config.paths().browsers);
     BrowserPool::new(Arc::new(LocalRuntime::new(local)), config.browser.pool)
 }

@@ -67,16 +67,25 @@ impl LocalConfig {
     /// A configuration for `executable` (or the first of
     /// [`CHROMIUM_CANDIDATES`] that exists, else `chromium` on `PATH`) with
     /// profiles under `profiles`; browsers get users of their own when this
-    /// process runs as root, and then their profiles live under
-    /// [`users::profiles_for`] instead. A missing browser is reported when
-    /// one is first started.
+    /// process runs as root. A missing browser is reported when one is
+    /// first started.
     pub fn new(executable: Option<PathBuf>, profiles: PathBuf) -> LocalConfig {
         let executable = executable.unwrap_or_else(|| {
             CHROMIUM_CANDIDATES.iter().map(PathBuf::from).find(|p| p.is_file()).unwrap_or_else(|| "chromium".into())
         });
-        let own_users = running_as_root();
-        let profiles = if own_users { users::profiles_for(&profiles) } else { profiles };
-        LocalConfig { executable, profiles, own_users, window: (1280, 720) }
+        LocalConfig { executable, profiles, own_users: running_as_root(), window: (1280, 720) }
+    }
+
+    /// [`LocalConfig::new`] for a server whose data directory keeps its
+    /// profiles in `in_data`; when browsers get users of their own, their
+    /// profiles live under [`users::profiles_for`] instead, since the way to
+    /// a data directory may be closed to them.
+    pub fn for_data_dir(executable: Option<PathBuf>, in_data: PathBuf) -> LocalConfig {
+        let config = LocalConfig::new(executable, in_data);
+        match config.own_users {
+            true => LocalConfig { profiles: users::profiles_for(&config.profiles), ..config },
+            false => config,
+        }
     }
 }
 

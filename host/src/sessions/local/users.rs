@@ -47,9 +47,11 @@ pub const PROFILES_ROOT: &str = "/run/helmdeck-browsers";
 /// servers on one machine keep apart.
 pub fn profiles_for(in_data: &Path) -> PathBuf {
     use sha2::Digest as _;
-    let path = std::fs::canonicalize(in_data.parent().unwrap_or(in_data))
-        .map(|p| p.join("browsers"))
-        .unwrap_or_else(|_| in_data.to_path_buf());
+    // The data directory exists by now; `in_data` itself may not yet.
+    let path = match (in_data.parent().map(std::fs::canonicalize), in_data.file_name()) {
+        (Some(Ok(parent)), Some(name)) => parent.join(name),
+        _ => in_data.to_path_buf(),
+    };
     let digest = sha2::Sha256::digest(path.as_os_str().as_encoded_bytes());
     Path::new(PROFILES_ROOT).join(hex::encode(&digest[..8]))
 }
