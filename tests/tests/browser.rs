@@ -193,11 +193,22 @@ async fn a_page_that_downloads_a_file_writes_nothing_to_disk() -> Result<()> {
         { "action": "navigate", "url": site.url("/download") },
         { "action": "wait_for", "selector": "#started" }
     ] });
-    server.call("browser.interact", steps).await?.output();
+    // In a session kept across calls, so the page (and its download) outlives
+    // the call: Chromium asks for the file a moment after the click, and an
+    // ephemeral context could be gone by then.
+    let session = server.session().await?;
+    server.call_in(&session, "browser.interact", steps).await?.output();
     let fetched = wait_until(|| async { Ok(server.requests_to("/file").await? > 0) }).await?;
     assert!(fetched, "the page asked for the file");
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_default();
-    for dir in [home.join("Downloads"), server.data_dir().to_path_buf(), std::env::temp_dir()] {
+    // The browsers' profiles, wherever they live (their own HOME when they run as users of their own).
+    let mut profiles = Vec::new();
+    for pid in server.browsers().await?["instances"].as_array().into_iter().flatten() {
+        let profile = helmdeck_tests::endpoints::browser_profile(pid.as_str().unwrap_or_default())?;
+        profiles.extend(profile.parent().map(std::path::Path::to_path_buf));
+    }
+    let places = [home.join("Downloads"), server.data_dir().to_path_buf(), std::env::temp_dir()];
+    for dir in places.into_iter().chain(profiles) {
         let found = walkdir(&dir).into_iter().find(|p| p.ends_with(DOWNLOAD_NAME));
         assert!(found.is_none(), "the browser saved a download: {found:?}");
     }

@@ -110,7 +110,9 @@ pub async fn chat_completions(State(app): State<Arc<Helmdeck>>, caller: Caller, 
     if let Err(e) = caller.require(Scope::LlmCall) {
         return OpenAiError(e).into_response();
     }
-    let mut reader = serde_json::Deserializer::from_slice(&body);
+    // An empty body reads as `{}`, as on every other route (and so names what is missing).
+    let text: &[u8] = if body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &body };
+    let mut reader = serde_json::Deserializer::from_slice(text);
     let request: ChatRequest = match serde_path_to_error::deserialize(&mut reader) {
         Ok(request) => request,
         Err(e) => {
