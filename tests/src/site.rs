@@ -186,9 +186,13 @@ document.getElementById('arm').onclick = () => {
 };
 </script>"#;
 
-/// Clicking `#open` opens [`POPPED_PATH`] in a new window.
+/// Clicking `#open` opens [`POPPED_PATH`] in a new window; `#popped-loaded`
+/// appears once that window has loaded (so a call can wait for it).
 const POPUP: &str = r#"<button id="open">open</button>
-<script>document.getElementById('open').onclick = () => window.open('/popped', 'popped');</script>"#;
+<script>document.getElementById('open').onclick = () => {
+  const popped = window.open('/popped', 'popped');
+  popped.addEventListener('load', () => document.body.insertAdjacentHTML('beforeend', '<p id="popped-loaded">loaded</p>'));
+};</script>"#;
 
 /// The page `/popup` opens in a window of its own.
 pub const POPPED_PATH: &str = "/popped";

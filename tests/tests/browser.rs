@@ -220,7 +220,9 @@ async fn windows_a_page_opens_are_closed_when_the_call_ends() -> Result<()> {
     let (server, site) = setup().await?;
     let steps = json!({ "actions": [
         { "action": "navigate", "url": site.url("/popup") },
-        { "action": "click", "selector": "#open" }
+        { "action": "click", "selector": "#open" },
+        // The window has loaded before the call ends (an ephemeral context could go first).
+        { "action": "wait_for", "selector": "#popped-loaded" }
     ] });
     let none_open = || async { Ok(!server.open_pages().await?.iter().any(|url| url.ends_with(POPPED_PATH))) };
     // A session kept across calls keeps its tab, but not the windows its pages opened.

@@ -24,6 +24,21 @@ async fn browser_pids(server: &Server) -> Result<Vec<u32>> {
     Ok(pool["instances"].as_array().into_iter().flatten().filter_map(|p| p.as_str()?.parse().ok()).collect())
 }
 
+/// Whether `p` belongs to a browser whose profile lies outside `ours`: the
+/// nearest process up its parent chain (itself included) whose command line
+/// names a `--user-data-dir` names another server's.
+fn another_servers(p: &Proc, all: &[Proc], ours: &str) -> bool {
+    let mut at = Some(p);
+    for _ in 0..16 {
+        let Some(q) = at else { return false };
+        if let Some(dir) = q.cmdline.iter().find_map(|a| a.strip_prefix("--user-data-dir=")) {
+            return !dir.starts_with(ours);
+        }
+        at = all.iter().find(|r| r.pid == q.ppid);
+    }
+    false
+}
+
 /// The directory holding the profile of browser `pid`, read from its
 /// command line (`--user-data-dir`).
 fn profiles_dir(pid: u32) -> Result<std::path::PathBuf> {
@@ -126,15 +141,19 @@ async fn nothing_a_server_killed_under_load_started_is_running_once_its_restart_
 
     server.restart().await?;
     let new_sid = server.pid();
-    let left: Vec<Proc> = procs::all()
-        .into_iter()
+    let now = procs::all();
+    let left: Vec<Proc> = now
+        .iter()
         .filter(|p| p.sid != new_sid)
         .filter(|p| {
             p.sid == old_sid
                 || old_pgids.contains(&p.pgid)
-                || old_uids.contains(&p.uids[0])
+                // Browser uids are claimed machine-wide and free again once
+                // reaped: another test's server may hold one of them by now.
+                || (old_uids.contains(&p.uids[0]) && !another_servers(p, &now, &browsers_dir))
                 || p.cmdline.iter().any(|a| a.contains(&browsers_dir))
         })
+        .cloned()
         .collect();
     for p in &left {
         signal(p.pid, rustix::process::Signal::KILL);
